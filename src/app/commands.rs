@@ -1,0 +1,92 @@
+//! The one-shot commands: `bootstrap`, `translate`, `validate`. They run the same pipeline
+//! as `serve`, once, without the network.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::cli::{BootstrapArgs, OutputType, TranslateArgs, ValidateArgs};
+use crate::mesh::build::build_model;
+use crate::mesh::ProxyId;
+use crate::source::file::load_dir;
+use crate::translate::bootstrap::{render_bootstrap, BootstrapOptions};
+use crate::translate::Translator;
+use crate::xds::json::resource_to_json;
+use crate::xds::type_url;
+
+pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
+    let options = BootstrapOptions {
+        node_id: args.node_id.clone(),
+        xds_address: args.xds_address.clone(),
+        delta: args.delta,
+        admin_port: args.admin_port,
+        labels: args.labels.iter().cloned().collect(),
+        service_account: args.service_account.clone(),
+        workload_name: args.workload_name.clone(),
+        cluster_id: args.cluster_id.clone(),
+    };
+    let bootstrap = render_bootstrap(&options).context("building the bootstrap")?;
+    print!(
+        "{}",
+        crate::yaml::to_string(&bootstrap).context("rendering the bootstrap as yaml")?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
+    let proxy = ProxyId::parse(&args.node_id)?;
+    let input = load_dir(&args.config_dir)
+        .with_context(|| format!("reading {}", args.config_dir.display()))?;
+    let built = build_model(&input);
+    for problem in &built.problems {
+        eprintln!("warning: {problem}");
+    }
+    let translator = Translator::new(Arc::new(built.model));
+    let resources = translator.proxy_resources(&proxy);
+    let wanted: &[(&str, &str, OutputType)] = &[
+        ("clusters", type_url::CLUSTER, OutputType::Clusters),
+        ("endpoints", type_url::ENDPOINT, OutputType::Endpoints),
+        ("listeners", type_url::LISTENER, OutputType::Listeners),
+        ("routes", type_url::ROUTE, OutputType::Routes),
+    ];
+    let mut out = serde_json::Map::new();
+    for (key, url, kind) in wanted {
+        if args.output_type != OutputType::All && args.output_type != *kind {
+            continue;
+        }
+        let items = resources
+            .of_type(url)
+            .values()
+            .map(|r| resource_to_json(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.insert(key.to_string(), serde_json::Value::Array(items));
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::Value::Object(out))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let input = load_dir(&args.dir).with_context(|| format!("reading {}", args.dir.display()))?;
+    let built = build_model(&input);
+    let mut problems: Vec<_> = input.problems.iter().chain(&built.problems).collect();
+    problems.sort();
+    problems.dedup();
+    for problem in &problems {
+        println!("{problem}");
+    }
+    if problems.is_empty() {
+        println!(
+            "{}: {} objects, no problems",
+            args.dir.display(),
+            input.objects.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} problem(s)", problems.len());
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,14 @@
+//! meshd: a control plane for meshes of stock Envoy sidecars, driven by Istio's
+//! configuration. Data flows one way: source -> mesh model -> translate -> xds server, with
+//! the certificate authority (ca) beside it.
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod mesh;
+pub mod problem;
+pub mod source;
+pub mod translate;
+pub mod xds;
+pub mod yaml;

@@ -1,0 +1,26 @@
+//! Sources of input: they watch something and hand over one consistent set of typed
+//! objects at a time. `file` reads a directory of Kubernetes-format YAML/JSON. Nothing
+//! downstream knows which source is in use.
+
+pub mod file;
+pub mod objects;
+pub mod parse;
+
+pub use objects::KubeObject;
+
+use crate::problem::{Origin, Problem};
+
+/// One object read from the input, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceObject {
+    pub origin: Origin,
+    pub object: KubeObject,
+}
+
+/// A complete, consistent view of the input at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputSet {
+    pub objects: Vec<SourceObject>,
+    /// Parse problems (files or documents that could not be read at all).
+    pub problems: Vec<Problem>,
+}

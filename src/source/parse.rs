@@ -1,0 +1,1 @@
+//! Parsing file contents (multi-document YAML, `kind: List`, JSON) into typed objects.
