@@ -99,6 +99,8 @@ async fn nack_recorded_and_not_resent_until_config_changes() {
     s.subscribe(CLUSTER, &[]).await;
     let first = s.recv().await;
     s.ack(&first, &[]).await;
+    h.wait_syncz("clusters", "version_acked", &first.version_info)
+        .await;
 
     h.set(CLUSTER, vec![res(CLUSTER, "a", 2)]);
     h.bump();
@@ -428,4 +430,43 @@ async fn metrics_count_connections_and_pushes() {
         "{text}"
     );
     assert_eq!(h.status.connected(), 1);
+}
+
+#[tokio::test]
+async fn new_streams_rate_limited() {
+    let options = XdsOptions {
+        new_stream_rate: 0.5,
+        new_stream_burst: 1,
+        new_stream_max_wait: Duration::from_millis(10),
+        ..XdsOptions::default()
+    };
+    let h = Harness::start_with(options, 1).await;
+    let _first = h.sotw().await;
+    let err = h.try_sotw().await.err().expect("second stream refused");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    assert!(h
+        .status
+        .render_metrics()
+        .contains("meshd_xds_streams_refused_total{reason=\"rate_limited\"} 1\n"));
+}
+
+#[tokio::test]
+async fn unwatched_named_type_not_pushed() {
+    let h = Harness::start().await;
+    h.set(ROUTE, vec![res(ROUTE, "80", 1)]);
+    h.bump();
+    let mut s = h.sotw().await;
+    s.subscribe(ROUTE, &["80"]).await;
+    let first = s.recv().await;
+    // The proxy drops its last route name.
+    s.ack(&first, &[]).await;
+    h.wait_syncz("routes", "nonce_acked", &first.nonce).await;
+    h.set(ROUTE, vec![res(ROUTE, "80", 2)]);
+    h.bump();
+    s.expect_silence().await;
+    // Watching again: answered at once with the current content.
+    s.ack(&first, &["80"]).await;
+    let again = s.recv().await;
+    assert_eq!(names(&again), ["80"]);
+    assert_ne!(again.version_info, first.version_info);
 }

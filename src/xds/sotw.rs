@@ -200,7 +200,12 @@ impl TypeState {
     ) -> Option<DiscoveryResponse> {
         let start = Instant::now();
         let all = conn.resources.of_type(type_url);
-        let selected: Vec<&Arc<Resource>> = if type_url::is_wildcard(type_url) {
+        let wildcard = type_url::is_wildcard(type_url);
+        if !wildcard && self.names.is_empty() && !force {
+            // The proxy stopped watching this type: nothing to tell it.
+            return None;
+        }
+        let selected: Vec<&Arc<Resource>> = if wildcard {
             all.values().collect()
         } else {
             self.names.iter().filter_map(|n| all.get(n)).collect()

@@ -97,6 +97,21 @@ impl Harness {
         self.generations.send_modify(|g| *g += 1);
     }
 
+    /// Waits until the server has recorded, for `NODE`, `field` of type `short` (syncz)
+    /// equal to `value`: requests and pushes race otherwise.
+    pub async fn wait_syncz(&self, short: &str, field: &str, value: &str) {
+        let reached = tokio::time::timeout(WAIT, async {
+            while self.status.syncz_json()[NODE][short][field] != value {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(
+            reached.is_ok(),
+            "syncz {short}.{field} never became {value}"
+        );
+    }
+
     pub async fn client(&self) -> AggregatedDiscoveryServiceClient<Channel> {
         let channel = Channel::from_shared(format!("http://{}", self.addr))
             .unwrap()
