@@ -30,6 +30,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_connection_manager, http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration};
+use meshd::xds::server::XdsOptions;
 use meshd::xds::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE};
 use meshd::xds::Resource;
 use prost::Message;
@@ -249,31 +250,35 @@ async fn wait_all_acked(h: &Harness) {
     );
 }
 
-async fn envoy_syncs_and_warms(delta: bool) {
-    let Some(envoy) = envoy_binary() else {
-        eprintln!("envoy not installed, skipping");
-        return;
-    };
-    let h = Harness::start().await;
+struct RunningEnvoy {
+    child: tokio::process::Child,
+    admin_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn load_mesh(h: &Harness) {
     h.set(CLUSTER, vec![cluster(1)]);
     h.set(ENDPOINT, vec![endpoints()]);
     h.set(LISTENER, vec![listener()]);
     h.set(ROUTE, vec![routes()]);
     h.bump();
+}
 
+/// Starts Envoy against the harness; `None` when Envoy is not installed.
+async fn start_envoy(h: &Harness, delta: bool) -> Option<RunningEnvoy> {
+    let Some(envoy) = envoy_binary() else {
+        eprintln!("envoy not installed, skipping");
+        return None;
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bootstrap.json");
     let admin_path = dir.path().join("admin");
     std::fs::write(&config, bootstrap(h.addr.port(), delta).to_string()).unwrap();
-    let mut child = tokio::process::Command::new(envoy)
+    let child = tokio::process::Command::new(envoy)
         .arg("-c")
         .arg(&config)
         .arg("--admin-address-path")
         .arg(&admin_path)
-        .args([
-            "--base-id-path",
-            &dir.path().join("base-id").display().to_string(),
-        ])
         .args([
             "--use-dynamic-base-id",
             "--concurrency",
@@ -286,11 +291,24 @@ async fn envoy_syncs_and_warms(delta: bool) {
         .kill_on_drop(true)
         .spawn()
         .expect("envoy starts");
-
-    wait_all_acked(&h).await;
-    assert_eq!(h.status.syncz_json()[NODE]["delta"], delta);
+    wait_all_acked(h).await;
     let admin = std::fs::read_to_string(&admin_path).unwrap();
-    let port: u16 = admin.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let admin_port = admin.trim().rsplit(':').next().unwrap().parse().unwrap();
+    Some(RunningEnvoy {
+        child,
+        admin_port,
+        _dir: dir,
+    })
+}
+
+async fn envoy_syncs_and_warms(delta: bool) {
+    let h = Harness::start().await;
+    load_mesh(&h);
+    let Some(mut envoy) = start_envoy(&h, delta).await else {
+        return;
+    };
+    let port = envoy.admin_port;
+    assert_eq!(h.status.syncz_json()[NODE]["delta"], delta);
     let stats = admin_get(port, "/stats").await;
     assert_eq!(
         stat(&stats, "cluster_manager.warming_clusters"),
@@ -323,7 +341,52 @@ async fn envoy_syncs_and_warms(delta: bool) {
     assert!(warmed.is_ok(), "cluster still warming: {stats}");
     wait_all_acked(&h).await;
     assert_eq!(stat(&stats, "cluster_manager.cds.update_rejected"), Some(0));
-    child.kill().await.ok();
+    envoy.child.kill().await.ok();
+}
+
+/// The server ends streams at their maximum age; Envoy reconnects and is in sync again
+/// without any change to its clusters.
+async fn envoy_reconnects_after_max_age(delta: bool) {
+    let options = XdsOptions {
+        max_connection_age: Some(Duration::from_millis(800)),
+        max_connection_age_jitter: 0.2,
+        ..XdsOptions::default()
+    };
+    let h = Harness::start_with(options, 1).await;
+    load_mesh(&h);
+    let Some(mut envoy) = start_envoy(&h, delta).await else {
+        return;
+    };
+    let first_stream = h.status.syncz_json()[NODE]["stream"].as_u64().unwrap();
+    let reconnected = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let stream = h.status.syncz_json()[NODE]["stream"].as_u64();
+            if stream.is_some_and(|s| s > first_stream) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reconnected.is_ok(), "envoy did not reconnect");
+    wait_all_acked(&h).await;
+    let stats = admin_get(envoy.admin_port, "/stats").await;
+    assert_eq!(
+        stat(&stats, "control_plane.connected_state"),
+        Some(1),
+        "{stats}"
+    );
+    assert_eq!(
+        stat(&stats, "cluster_manager.cluster_modified"),
+        Some(0),
+        "{stats}"
+    );
+    assert_eq!(stat(&stats, "cluster_manager.cds.update_rejected"), Some(0));
+    assert_eq!(
+        stat(&stats, "listener_manager.lds.update_rejected"),
+        Some(0)
+    );
+    envoy.child.kill().await.ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,4 +397,14 @@ async fn real_envoy_sotw_acks_everything_and_warms_changed_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_envoy_delta_acks_everything_and_warms_changed_cluster() {
     envoy_syncs_and_warms(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_envoy_sotw_reconnects_after_max_age() {
+    envoy_reconnects_after_max_age(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_envoy_delta_reconnects_after_max_age() {
+    envoy_reconnects_after_max_age(true).await;
 }

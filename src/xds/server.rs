@@ -143,9 +143,19 @@ impl XdsServer {
         let incoming = tonic::transport::server::TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(Duration::from_secs(60)));
-        tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(options.http2_keepalive_interval))
-            .http2_keepalive_timeout(Some(options.http2_keepalive_timeout))
+            .http2_keepalive_timeout(Some(options.http2_keepalive_timeout));
+        if let Some(age) = options.max_connection_age {
+            // The connection is told to go away (GOAWAY) at `age`, so the proxy's next
+            // stream opens a new connection, maybe to another replica; its current stream
+            // is ended gracefully a jittered moment later (see `Conn`), within the grace.
+            let jitter = age.mul_f64(options.max_connection_age_jitter.clamp(0.0, 1.0));
+            builder = builder
+                .max_connection_age(age)
+                .max_connection_age_grace(jitter + Duration::from_secs(10));
+        }
+        builder
             .add_service(self.into_service())
             .serve_with_incoming(incoming)
             .await?;
