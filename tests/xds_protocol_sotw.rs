@@ -286,7 +286,11 @@ async fn endpoint_request_after_cluster_push_answered() {
 
 #[tokio::test]
 async fn push_order_clusters_endpoints_listeners_routes_secrets() {
-    let h = Harness::start().await;
+    let options = XdsOptions {
+        allow_unauthenticated_secrets: true,
+        ..XdsOptions::default()
+    };
+    let h = Harness::start_with(options, 1).await;
     for t in PUSH_ORDER {
         h.set(t, vec![res(t, "x", 1)]);
     }
@@ -469,4 +473,21 @@ async fn unwatched_named_type_not_pushed() {
     let again = s.recv().await;
     assert_eq!(names(&again), ["80"]);
     assert_ne!(again.version_info, first.version_info);
+}
+
+#[tokio::test]
+async fn secrets_withheld_from_unauthenticated_streams() {
+    let h = Harness::start().await;
+    h.set(SECRET, vec![res(SECRET, "default", 1)]);
+    h.bump();
+    let mut s = h.sotw().await;
+    s.subscribe(SECRET, &["default"]).await;
+    let sds = s.recv().await;
+    assert_eq!(sds.type_url, SECRET);
+    assert!(sds.resources.is_empty());
+    let mut d = h.delta().await;
+    d.subscribe(SECRET, &["default"]).await;
+    let r = d.recv().await;
+    assert!(r.resources.is_empty());
+    assert_eq!(r.removed_resources, ["default"]);
 }

@@ -267,7 +267,7 @@ impl TypeState {
         force: bool,
     ) -> Option<DeltaDiscoveryResponse> {
         let start = Instant::now();
-        let all = conn.resources.of_type(type_url);
+        let all = conn.resources_of(type_url);
         let desired: Vec<&Arc<Resource>> = if self.wildcard {
             all.values().collect()
         } else {

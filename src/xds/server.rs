@@ -40,6 +40,10 @@ pub struct XdsOptions {
     pub max_message_size: usize,
     pub http2_keepalive_interval: Duration,
     pub http2_keepalive_timeout: Duration,
+    /// Serve secrets on streams whose peer is not authenticated. Off by default: private
+    /// keys only go to a verified workload over an encrypted stream, and the server does
+    /// not authenticate peers yet, so secrets are withheld. Tests turn it on.
+    pub allow_unauthenticated_secrets: bool,
 }
 
 impl Default for XdsOptions {
@@ -54,6 +58,7 @@ impl Default for XdsOptions {
             max_message_size: 256 * 1024 * 1024,
             http2_keepalive_interval: Duration::from_secs(30),
             http2_keepalive_timeout: Duration::from_secs(10),
+            allow_unauthenticated_secrets: false,
         }
     }
 }

@@ -199,7 +199,7 @@ impl TypeState {
         force: bool,
     ) -> Option<DiscoveryResponse> {
         let start = Instant::now();
-        let all = conn.resources.of_type(type_url);
+        let all = conn.resources_of(type_url);
         let wildcard = type_url::is_wildcard(type_url);
         if !wildcard && self.names.is_empty() && !force {
             // The proxy stopped watching this type: nothing to tell it.

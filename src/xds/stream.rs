@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::generator::GenerationWatch;
 use super::push::jittered;
-use super::resource::{type_url, ProxyResources};
+use super::resource::{type_url, ProxyResources, ResourceMap};
 use super::server::Shared;
 use super::status::TypeView;
 
@@ -32,6 +32,8 @@ pub(crate) struct Conn {
     pub(crate) deadline: Option<Instant>,
     /// When the generation being pushed was picked up, for the convergence metric.
     push_started: Option<Instant>,
+    /// Whether secrets may go to this stream (an authenticated peer, or allowed by option).
+    secrets_allowed: bool,
 }
 
 impl Conn {
@@ -41,6 +43,8 @@ impl Conn {
             Instant::now() + jittered(age, shared.options.max_connection_age_jitter, id)
         });
         let generations = shared.generations.clone();
+        // No peer authentication yet: only the option lets secrets through.
+        let secrets_allowed = shared.options.allow_unauthenticated_secrets;
         Conn {
             shared,
             id,
@@ -53,6 +57,7 @@ impl Conn {
             nonces: 0,
             deadline,
             push_started: None,
+            secrets_allowed,
         }
     }
 
@@ -103,6 +108,15 @@ impl Conn {
                 Err(Status::invalid_argument(message))
             }
         }
+    }
+
+    /// The proxy's resources of one type; secrets are withheld from streams not allowed
+    /// to receive them.
+    pub(crate) fn resources_of(&self, type_url: &str) -> Arc<ResourceMap> {
+        if type_url == type_url::SECRET && !self.secrets_allowed {
+            return Arc::default();
+        }
+        self.resources.of_type(type_url)
     }
 
     /// A nonce unique on this server.
