@@ -491,3 +491,45 @@ async fn secrets_withheld_from_unauthenticated_streams() {
     assert!(r.resources.is_empty());
     assert_eq!(r.removed_resources, ["default"]);
 }
+
+#[tokio::test]
+async fn first_request_without_node_refused() {
+    let h = Harness::start().await;
+    let mut s = h.sotw().await;
+    s.send(DiscoveryRequest {
+        type_url: CLUSTER.into(),
+        ..Default::default()
+    })
+    .await;
+    let err = tokio::time::timeout(WAIT, s.responses.message())
+        .await
+        .expect("closed in time")
+        .expect_err("stream fails");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generation_fans_out_to_every_stream_with_bounded_concurrency() {
+    let options = XdsOptions {
+        max_concurrent_pushes: 2,
+        ..XdsOptions::default()
+    };
+    let h = Harness::start_with(options, 1).await;
+    h.set(CLUSTER, vec![res(CLUSTER, "a", 1)]);
+    h.bump();
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let mut s = h.sotw().await;
+        s.subscribe(CLUSTER, &[]).await;
+        let r = s.recv().await;
+        s.ack(&r, &[]).await;
+        streams.push(s);
+    }
+    assert_eq!(h.status.connected(), 20);
+    h.set(CLUSTER, vec![res(CLUSTER, "a", 2)]);
+    h.bump();
+    let latest = set_version([res(CLUSTER, "a", 2)].iter().map(|r| r.as_ref()));
+    for s in &mut streams {
+        assert_eq!(s.recv().await.version_info, latest);
+    }
+}
