@@ -28,11 +28,42 @@ pub fn from_str_with_path<T: serde::de::DeserializeOwned>(text: &str) -> Result<
             e.into_inner()
         })
     });
-    result.map_err(|error| DecodeError {
-        reason: error_message(&error),
-        location: error_location(&error),
-        field,
+    result.map_err(|error| {
+        let location = error_location(&error);
+        let reason = match error.without_snippet() {
+            // The library only says "invalid i64"; name what was expected and found.
+            YamlError::InvalidScalar { ty, .. } => {
+                let found = location.and_then(|(l, c)| scalar_at(text, l, c));
+                match found {
+                    Some(found) => format!("expected {}, found {found}", describe(ty)),
+                    None => format!("expected {}", describe(ty)),
+                }
+            }
+            _ => error_message(&error),
+        };
+        DecodeError {
+            reason,
+            location,
+            field,
+        }
     })
+}
+
+fn describe(ty: &str) -> &'static str {
+    match ty {
+        "bool" => "true or false",
+        "f32" | "f64" => "a number",
+        t if t.starts_with('i') || t.starts_with('u') => "an integer",
+        _ => "a different value",
+    }
+}
+
+/// The scalar starting at a 1-based line and column, up to the end of the line or a comment.
+fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
+    let line = text.lines().nth(line.checked_sub(1)?)?;
+    let rest: String = line.chars().skip(column.checked_sub(1)?).collect();
+    let rest = rest.split(" #").next().unwrap_or_default().trim();
+    (!rest.is_empty()).then(|| rest.to_string())
 }
 
 /// Line and column (1-based) of a parse error, where the library knows them.
@@ -85,7 +116,7 @@ mod tests {
         let err = from_str_with_path::<Outer>(text).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("spec.ports[1].port"));
         assert_eq!(err.location, Some((4, 11)));
-        assert!(!err.reason.contains("line"), "{}", err.reason);
+        assert_eq!(err.reason, "expected an integer, found eighty");
     }
 
     #[test]

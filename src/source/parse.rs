@@ -97,7 +97,7 @@ fn json_error(path: &serde_path_to_error::Path, error: &serde_json::Error) -> De
 
 fn json_error_at(path: String, error: &serde_json::Error) -> DecodeError {
     // serde_json reports line 0 for errors that did not come from text.
-    let location = (error.line() > 0).then(|| (error.line(), error.column()));
+    let location = (error.line() > 0).then(|| (error.line(), error.column().max(1)));
     let mut reason = error.to_string();
     if let Some(at) = reason.rfind(" at line ") {
         reason.truncate(at);
