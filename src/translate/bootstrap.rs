@@ -205,6 +205,7 @@ fn admin_route(name: &str, path: &str, cluster: &str, rewrite: &str) -> Route {
         }),
         action: Some(Action::Route(RouteAction {
             cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.to_string())),
+            // Empty: the admin path is the same as the served one.
             prefix_rewrite: rewrite.to_string(),
             ..Default::default()
         })),
@@ -297,12 +298,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
                 admin_listener(
                     &format!("{}_{PROMETHEUS_PORT}", naming::WILDCARD_ADDRESS),
                     PROMETHEUS_PORT,
-                    admin_route(
-                        "prometheus",
-                        "/stats/prometheus",
-                        PROMETHEUS_CLUSTER,
-                        "/stats/prometheus",
-                    ),
+                    admin_route("prometheus", "/stats/prometheus", PROMETHEUS_CLUSTER, ""),
                 ),
             ],
             ..Default::default()
