@@ -2,11 +2,14 @@
 //! it, resolved (named target ports through the workload's container ports), each with
 //! the protocol its services declare. This is the key under which inbound resources are
 //! shared between proxies.
+//!
+//! A proxy whose pod is not (yet) in the model is matched by the labels in its node
+//! metadata instead, as Istio does; named target ports cannot be resolved then.
 
 use std::collections::BTreeMap;
 
 use super::naming;
-use crate::mesh::{MeshModel, Protocol, TargetPort, Workload};
+use crate::mesh::{MeshModel, ObjectKey, Protocol, ProxyId, TargetPort, Workload};
 
 /// Target port -> protocol, sorted by port.
 pub type InboundPorts = BTreeMap<u16, Protocol>;
@@ -43,4 +46,32 @@ pub fn inbound_ports(model: &MeshModel, workload: &Workload) -> InboundPorts {
         }
     }
     ports
+}
+
+/// A stand-in workload from the proxy's node metadata (`LABELS`), when it has labels.
+pub fn workload_from_metadata(proxy: &ProxyId) -> Option<Workload> {
+    let labels: std::collections::BTreeMap<String, String> = proxy
+        .metadata
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("LABELS.")?.to_string(), v.clone())))
+        .collect();
+    if labels.is_empty() {
+        return None;
+    }
+    Some(Workload {
+        key: ObjectKey {
+            namespace: proxy.namespace.clone(),
+            name: proxy.pod_name.clone(),
+        },
+        ip: Some(proxy.ip.clone()),
+        labels,
+        service_account: proxy
+            .metadata
+            .get("SERVICE_ACCOUNT")
+            .cloned()
+            .unwrap_or_else(|| "default".to_string()),
+        ready: true,
+        named_ports: Default::default(),
+        mtls_ready: false,
+    })
 }

@@ -154,11 +154,14 @@ impl Translator {
         })
     }
 
-    /// The ports the proxy's workload serves (none when no workload is known).
+    /// The ports the proxy's workload serves: its pod in the model, else the labels of its
+    /// node metadata; none when neither is known.
     pub fn inbound_ports(&self, proxy: &ProxyId) -> InboundPorts {
-        proxy
-            .workload(&self.model)
-            .map(|w| inbound_ports(&self.model, w))
+        if let Some(workload) = proxy.workload(&self.model) {
+            return inbound_ports(&self.model, workload);
+        }
+        inbound::workload_from_metadata(proxy)
+            .map(|w| inbound_ports(&self.model, &w))
             .unwrap_or_default()
     }
 

@@ -479,3 +479,15 @@ fn node_metadata_is_copied() {
     assert_eq!(p.metadata["LABELS.app"], "productpage");
     assert!(!p.metadata.contains_key("IGNORED"));
 }
+
+#[test]
+fn unknown_pod_is_matched_by_metadata_labels() {
+    let t = Translator::new(Arc::new(model()));
+    let mut p = proxy("sidecar~10.244.1.77~reviews-new.default~default.svc.cluster.local");
+    assert!(t.inbound_ports(&p).is_empty());
+    p.metadata.insert("LABELS.app".into(), "reviews".into());
+    assert_eq!(
+        t.inbound_ports(&p).into_iter().collect::<Vec<_>>(),
+        vec![(9080, Protocol::Http)]
+    );
+}
