@@ -49,6 +49,7 @@ struct InboundParts {
 pub struct Translator {
     model: Arc<MeshModel>,
     shared: OnceLock<Shared>,
+    route_parts: OnceLock<Vec<route::EncodedPortRoutes>>,
     routes_by_namespace: RwLock<HashMap<String, Arc<ResourceMap>>>,
     inbound_by_ports: RwLock<HashMap<InboundPorts, Arc<InboundParts>>>,
 }
@@ -65,6 +66,18 @@ fn encode_all<M: prost::Message>(
             (n.clone(), Arc::new(Resource::encode(n, type_url, &m)))
         })
         .collect()
+}
+
+/// A resource from bytes already encoded (versioned as `Resource::encode` would).
+fn encoded_resource(name: &str, type_url: &str, value: Vec<u8>) -> Resource {
+    Resource {
+        name: name.to_string(),
+        version: crate::xds::resource::content_version(name, &value),
+        body: envoy_types::pb::google::protobuf::Any {
+            type_url: type_url.to_string(),
+            value,
+        },
+    }
 }
 
 /// Looks `key` up in `cache`, building and inserting it when absent. When two threads
@@ -90,6 +103,7 @@ impl Translator {
         Translator {
             model,
             shared: OnceLock::new(),
+            route_parts: OnceLock::new(),
             routes_by_namespace: RwLock::new(HashMap::new()),
             inbound_by_ports: RwLock::new(HashMap::new()),
         }
@@ -121,12 +135,18 @@ impl Translator {
     }
 
     fn routes(&self, namespace: &str) -> Arc<ResourceMap> {
+        let parts = self
+            .route_parts
+            .get_or_init(|| route::encoded_route_parts(&self.model));
         cached(&self.routes_by_namespace, &namespace.to_string(), || {
-            encode_all(
-                type_url::ROUTE,
-                route::outbound_route_configs(&self.model, namespace),
-                |r| &r.name,
-            )
+            parts
+                .iter()
+                .map(|p| {
+                    let name = p.name().to_string();
+                    let resource = encoded_resource(&name, type_url::ROUTE, p.assemble(namespace));
+                    (name, Arc::new(resource))
+                })
+                .collect()
         })
     }
 

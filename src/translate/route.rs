@@ -2,6 +2,10 @@
 //! a virtual host per service having that port plus the `allow_any` catch-all. The short
 //! host names a proxy may use depend on its namespace, so these are built per namespace.
 //! Inbound: a small inline config per HTTP target port, to the inbound cluster.
+//!
+//! Only a service's own namespace sees a different virtual host (the bare name), so each
+//! virtual host is encoded once in both forms (`EncodedPortRoutes`) and a namespace's
+//! config is assembled by concatenating bytes, not by building and encoding it again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +18,8 @@ use envoy_types::pb::envoy::config::route::v3::{
 };
 use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
+
+use prost::Message;
 
 use super::filter::any;
 use super::naming;
@@ -134,12 +140,8 @@ pub fn outbound_route_configs(model: &MeshModel, proxy_namespace: &str) -> Vec<R
                 .collect();
             virtual_hosts.push(allow_any_virtual_host());
             RouteConfiguration {
-                name: naming::route_config(port),
                 virtual_hosts,
-                // Clusters come over CDS on the same stream; do not make RDS wait for them.
-                validate_clusters: Some(BoolValue { value: false }),
-                ignore_port_in_host_matching: true,
-                ..Default::default()
+                ..config_shell(port)
             }
         })
         .collect();
@@ -160,4 +162,117 @@ pub fn inbound_route_config(target_port: u16) -> RouteConfiguration {
         validate_clusters: Some(BoolValue { value: false }),
         ..Default::default()
     }
+}
+
+/// One virtual host encoded as a `RouteConfiguration.virtual_hosts` field (tag and length
+/// included), for proxies in the service's namespace and for all others.
+struct EncodedHost {
+    namespace: String,
+    own_namespace: Vec<u8>,
+    other_namespaces: Vec<u8>,
+}
+
+/// The pre-encoded pieces of the outbound route config of one port.
+pub struct EncodedPortRoutes {
+    name: String,
+    /// `name`, the only field declared before `virtual_hosts`.
+    head: Vec<u8>,
+    hosts: Vec<EncodedHost>,
+    allow_any: Vec<u8>,
+    /// The fields declared after `virtual_hosts`.
+    tail: Vec<u8>,
+}
+
+/// `virtual_hosts` is field 2 of RouteConfiguration.
+const VIRTUAL_HOSTS_TAG: u32 = 2;
+
+fn encode_host_field(host: &VirtualHost) -> Vec<u8> {
+    let mut out = Vec::with_capacity(host.encoded_len() + 8);
+    prost::encoding::message::encode(VIRTUAL_HOSTS_TAG, host, &mut out);
+    out
+}
+
+fn config_shell(port: u16) -> RouteConfiguration {
+    RouteConfiguration {
+        name: naming::route_config(port),
+        // Clusters come over CDS on the same stream; do not make RDS wait for them.
+        validate_clusters: Some(BoolValue { value: false }),
+        ignore_port_in_host_matching: true,
+        ..Default::default()
+    }
+}
+
+impl EncodedPortRoutes {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The encoded route config as a proxy in `namespace` sees it; byte for byte what
+    /// encoding `outbound_route_configs`' message for that namespace gives.
+    pub fn assemble(&self, namespace: &str) -> Vec<u8> {
+        let hosts_len: usize = self
+            .hosts
+            .iter()
+            .map(|h| h.other_namespaces.len().max(h.own_namespace.len()))
+            .sum();
+        let mut out = Vec::with_capacity(
+            self.head.len() + hosts_len + self.allow_any.len() + self.tail.len(),
+        );
+        out.extend_from_slice(&self.head);
+        for host in &self.hosts {
+            out.extend_from_slice(if host.namespace == namespace {
+                &host.own_namespace
+            } else {
+                &host.other_namespaces
+            });
+        }
+        out.extend_from_slice(&self.allow_any);
+        out.extend_from_slice(&self.tail);
+        out
+    }
+}
+
+/// Every outbound route config in pre-encoded pieces, sorted by name.
+pub fn encoded_route_parts(model: &MeshModel) -> Vec<EncodedPortRoutes> {
+    let mut parts: Vec<EncodedPortRoutes> = http_ports(model)
+        .into_iter()
+        .map(|(port, services)| {
+            let shell = config_shell(port);
+            let head = RouteConfiguration {
+                name: shell.name.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            let tail = RouteConfiguration {
+                name: String::new(),
+                ..shell.clone()
+            }
+            .encode_to_vec();
+            // Only a ClusterIP can be claimed twice (bare names exist in one namespace
+            // only), so the taken set is the same for every namespace.
+            let mut taken = BTreeSet::new();
+            let hosts = services
+                .into_iter()
+                .filter_map(|s| {
+                    let mut own_taken = taken.clone();
+                    let own = service_virtual_host(s, port, &s.key.namespace, &mut own_taken)?;
+                    let other = service_virtual_host(s, port, "", &mut taken)?;
+                    Some(EncodedHost {
+                        namespace: s.key.namespace.clone(),
+                        own_namespace: encode_host_field(&own),
+                        other_namespaces: encode_host_field(&other),
+                    })
+                })
+                .collect();
+            EncodedPortRoutes {
+                name: shell.name,
+                head,
+                hosts,
+                allow_any: encode_host_field(&allow_any_virtual_host()),
+                tail,
+            }
+        })
+        .collect();
+    parts.sort_by(|a, b| a.name.cmp(&b.name));
+    parts
 }

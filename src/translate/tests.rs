@@ -491,3 +491,51 @@ fn unknown_pod_is_matched_by_metadata_labels() {
         vec![(9080, Protocol::Http)]
     );
 }
+
+#[test]
+fn assembled_routes_equal_encoded_messages() {
+    let mut model = model();
+    // A second service claiming reviews' ClusterIP: only the first host keeps the domain.
+    let dup = service(
+        "shop",
+        "reviews",
+        Some("10.96.0.12"),
+        vec![port("http", 9080, TargetPort::Number(9080), Protocol::Http)],
+    );
+    model.services.insert(dup.key.clone(), Arc::new(dup));
+    let parts = route::encoded_route_parts(&model);
+    for namespace in ["default", "shop", "elsewhere"] {
+        let configs = route::outbound_route_configs(&model, namespace);
+        assert_eq!(configs.len(), parts.len());
+        for (config, part) in configs.iter().zip(&parts) {
+            assert_eq!(config.name, part.name());
+            assert_eq!(
+                config.encode_to_vec(),
+                part.assemble(namespace),
+                "{namespace}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_domain_is_listed_once_per_route_config() {
+    let mut model = model();
+    let dup = service(
+        "shop",
+        "reviews",
+        Some("10.96.0.12"),
+        vec![port("http", 9080, TargetPort::Number(9080), Protocol::Http)],
+    );
+    model.services.insert(dup.key.clone(), Arc::new(dup));
+    for config in route::outbound_route_configs(&model, "shop") {
+        let mut seen = std::collections::BTreeSet::new();
+        for domain in config.virtual_hosts.iter().flat_map(|v| &v.domains) {
+            assert!(
+                seen.insert(domain.clone()),
+                "{domain} twice in {}",
+                config.name
+            );
+        }
+    }
+}
