@@ -539,3 +539,37 @@ fn a_domain_is_listed_once_per_route_config() {
         }
     }
 }
+
+/// Nothing the proxy receives may refer to a resource it does not get: every EDS cluster
+/// has an assignment (else it stays warming) and every RDS name a route config.
+#[test]
+fn references_resolve() {
+    let t = Translator::new(Arc::new(model()));
+    let r = t.proxy_resources(&reviews_proxy());
+    let endpoints = r.of_type(type_url::ENDPOINT);
+    for resource in r.of_type(type_url::CLUSTER).values() {
+        let cluster = Cluster::decode(&resource.body.value[..]).unwrap();
+        if let Some(eds) = cluster.eds_cluster_config {
+            assert!(
+                endpoints.contains_key(&eds.service_name),
+                "{}",
+                cluster.name
+            );
+        }
+    }
+    let routes = r.of_type(type_url::ROUTE);
+    let json: Vec<String> = r
+        .of_type(type_url::LISTENER)
+        .values()
+        .map(|l| crate::xds::json::resource_to_json(l).unwrap().to_string())
+        .collect();
+    let mut referenced = 0;
+    for text in json {
+        for piece in text.split("\"routeConfigName\":\"").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(routes.contains_key(name), "route config {name}");
+            referenced += 1;
+        }
+    }
+    assert_eq!(referenced, routes.len());
+}
