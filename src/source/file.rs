@@ -1,10 +1,26 @@
-//! The file source: a directory of Kubernetes-format YAML/JSON, read recursively and watched.
+//! The file source: a directory of Kubernetes-format YAML/JSON, read recursively (see
+//! `walk` for which files) and watched by polling.
+//!
+//! Each file is parsed on its own and its result kept. A file is re-read when its size or
+//! modification time changes, or while its modification time is recent (a rewrite within the
+//! clock's resolution would otherwise go unseen); its content hash decides whether it really
+//! changed. When a file parses with problems, the objects it still yields replace their old
+//! versions, and objects of its last good state that it no longer yields are kept (they may
+//! sit in the broken part), so a bad edit never drops config that was valid. A deleted file
+//! removes its objects.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use super::InputSet;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::parse::{parse_file, Parsed};
+use super::walk::{list_files, Stamp};
+use super::{InputSet, SourceObject};
+use crate::problem::{Origin, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -15,21 +31,196 @@ pub enum SourceError {
     },
 }
 
+/// Files modified this recently are re-read on every poll (and compared by hash).
+const RECENT: Duration = Duration::from_secs(2);
+
 /// Reads every `*.yaml`, `*.yml` and `*.json` below `dir` once.
 pub fn load_dir(dir: &Path) -> Result<InputSet, SourceError> {
-    let _ = dir;
-    todo!("source work")
+    let mut state = DirState::new(dir.to_path_buf());
+    state.refresh()?;
+    Ok(state.input_set())
+}
+
+/// One file as last read.
+#[derive(Debug)]
+struct FileState {
+    stamp: Stamp,
+    hash: u64,
+    /// The objects this file contributes (see the module docs for broken files).
+    objects: Vec<SourceObject>,
+    problems: Vec<Problem>,
+}
+
+/// Per-file parse results of a directory, refreshed in place.
+#[derive(Debug)]
+struct DirState {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, FileState>,
+}
+
+impl DirState {
+    fn new(dir: PathBuf) -> DirState {
+        DirState {
+            dir,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Re-reads what changed on disk; returns whether any file's result changed.
+    fn refresh(&mut self) -> Result<bool, SourceError> {
+        let listed = list_files(&self.dir)?;
+        let now = SystemTime::now();
+        let present: BTreeSet<&PathBuf> = listed.iter().map(|(p, _)| p).collect();
+        let before = self.files.len();
+        self.files.retain(|path, _| present.contains(path));
+        let mut changed = self.files.len() != before;
+        for (path, stamp) in &listed {
+            let recent = stamp
+                .modified
+                .and_then(|m| now.duration_since(m).ok())
+                .is_none_or(|age| age < RECENT);
+            let known = self.files.get(path);
+            if known.is_some_and(|f| f.stamp == *stamp && !recent) {
+                continue;
+            }
+            let (hash, parsed) = read_file(path);
+            match self.files.get_mut(path) {
+                Some(file) if file.hash == hash => file.stamp = *stamp,
+                Some(file) => {
+                    debug!(file = %path.display(), "input file changed");
+                    file.objects = merge(std::mem::take(&mut file.objects), &parsed);
+                    file.problems = parsed.problems;
+                    file.stamp = *stamp;
+                    file.hash = hash;
+                    changed = true;
+                }
+                None => {
+                    debug!(file = %path.display(), "input file added");
+                    let file = FileState {
+                        stamp: *stamp,
+                        hash,
+                        objects: merge(Vec::new(), &parsed),
+                        problems: parsed.problems,
+                    };
+                    self.files.insert(path.clone(), file);
+                    changed = true;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    fn input_set(&self) -> InputSet {
+        let mut set = InputSet::default();
+        for file in self.files.values() {
+            set.objects.extend(file.objects.iter().cloned());
+            set.problems.extend(file.problems.iter().cloned());
+        }
+        set
+    }
+}
+
+/// Reads and parses one file; an unreadable file is a problem with no objects.
+fn read_file(path: &Path) -> (u64, Parsed) {
+    let problem = |reason: String| Parsed {
+        objects: Vec::new(),
+        problems: vec![Problem {
+            origin: Origin {
+                file: path.to_path_buf(),
+                ..Origin::default()
+            },
+            object: None,
+            field: None,
+            reason,
+        }],
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+            match std::str::from_utf8(&bytes) {
+                Ok(text) => (hash, parse_file(path, text)),
+                Err(e) => (hash, problem(format!("not utf-8 text: {e}"))),
+            }
+        }
+        // A hash no content has, so the next successful read counts as a change.
+        Err(e) => (0, problem(format!("cannot read file: {e}"))),
+    }
+}
+
+/// A file's objects after a new parse: all new objects, plus, when the parse had problems,
+/// the previous objects the new parse no longer yields.
+fn merge(previous: Vec<SourceObject>, parsed: &Parsed) -> Vec<SourceObject> {
+    let mut objects = parsed.objects.clone();
+    if !parsed.problems.is_empty() {
+        let key = |o: &SourceObject| {
+            let r = o.object.object_ref();
+            (r.kind, r.namespace, r.name)
+        };
+        let fresh: BTreeSet<_> = objects.iter().map(key).collect();
+        objects.extend(previous.into_iter().filter(|o| !fresh.contains(&key(o))));
+        objects.sort_by(|a, b| a.origin.cmp(&b.origin));
+    }
+    objects
 }
 
 /// Watches a directory; the receiver holds `None` until the first full load.
 pub struct FileSource;
 
 impl FileSource {
-    pub fn start(
-        dir: PathBuf,
-        poll_interval: Duration,
-    ) -> tokio::sync::watch::Receiver<Option<Arc<InputSet>>> {
-        let _ = (dir, poll_interval);
-        todo!("source work")
+    /// Starts polling `dir` every `poll_interval` on the current tokio runtime. A new
+    /// `InputSet` is published only when it differs from the last one. The task ends when
+    /// every receiver is dropped.
+    pub fn start(dir: PathBuf, poll_interval: Duration) -> watch::Receiver<Option<Arc<InputSet>>> {
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let mut state = DirState::new(dir);
+            loop {
+                let polled = tokio::task::spawn_blocking(move || {
+                    let result = state.refresh();
+                    (state, result)
+                })
+                .await;
+                let result;
+                (state, result) = match polled {
+                    Ok(done) => done,
+                    Err(error) => {
+                        warn!(%error, "file source poll failed; stopping");
+                        return;
+                    }
+                };
+                match result {
+                    Ok(changed) => {
+                        if changed || tx.borrow().is_none() {
+                            publish(&tx, state.input_set());
+                        }
+                    }
+                    // Keep serving what was loaded; the directory may come back.
+                    Err(error) => warn!(%error, "cannot read the config directory"),
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(poll_interval).await;
+            }
+        });
+        rx
     }
 }
+
+fn publish(tx: &watch::Sender<Option<Arc<InputSet>>>, set: InputSet) {
+    tx.send_if_modified(|current| {
+        if current.as_deref() == Some(&set) {
+            return false;
+        }
+        debug!(
+            objects = set.objects.len(),
+            problems = set.problems.len(),
+            "input changed"
+        );
+        *current = Some(Arc::new(set));
+        true
+    });
+}
+
+#[cfg(test)]
+mod tests;

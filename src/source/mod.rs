@@ -5,6 +5,7 @@
 pub mod file;
 pub mod objects;
 pub mod parse;
+mod walk;
 
 pub use objects::KubeObject;
 

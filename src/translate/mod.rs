@@ -1,32 +1,219 @@
 //! Translation: pure functions from the mesh model and a proxy to Envoy resources. No I/O,
-//! no clocks, deterministic order. Parts that do not depend on the individual proxy are built
-//! and encoded once and shared.
+//! no clocks, deterministic order. All names come from `naming`.
+//!
+//! Sharing: a `Translator` holds one model generation and builds and encodes each distinct
+//! resource once. Endpoints, outbound clusters and outbound listeners are the same for
+//! every sidecar (built lazily, once); outbound route configs depend on the proxy's
+//! namespace (the short host names it may use), so they are cached per namespace; inbound
+//! clusters and `virtualInbound` depend only on the ports the workload serves, so they are
+//! cached per inbound port set. Proxies that get the same thing get the same `Arc`s.
 
 pub mod bootstrap;
+pub mod cluster;
+pub mod endpoint;
+pub mod filter;
+pub mod inbound;
+pub mod listener;
+pub mod naming;
 pub mod node;
+pub mod route;
 
-use std::sync::Arc;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use envoy_types::pb::envoy::config::core::v3::{address, socket_address, Address, SocketAddress};
 
 use crate::mesh::{MeshModel, ProxyId};
-use crate::xds::ProxyResources;
+use crate::xds::{type_url, ProxyResources, Resource, ResourceMap};
+use inbound::{inbound_ports, InboundPorts};
+
+/// Resources every sidecar of this model generation receives.
+struct Shared {
+    /// Outbound and fixed clusters.
+    clusters: ResourceMap,
+    endpoints: Arc<ResourceMap>,
+    /// `virtualOutbound` and the per-port outbound listeners.
+    listeners: ResourceMap,
+}
+
+/// Clusters and listeners of proxies serving one inbound port set (shared ones included).
+struct InboundParts {
+    clusters: Arc<ResourceMap>,
+    listeners: Arc<ResourceMap>,
+}
 
 /// Translates one generation of the mesh model for any number of proxies.
 pub struct Translator {
     model: Arc<MeshModel>,
+    shared: OnceLock<Shared>,
+    route_parts: OnceLock<Vec<route::EncodedPortRoutes>>,
+    routes_by_namespace: RwLock<HashMap<String, Arc<ResourceMap>>>,
+    inbound_by_ports: RwLock<HashMap<InboundPorts, Arc<InboundParts>>>,
+}
+
+fn encode_all<M: prost::Message>(
+    type_url: &str,
+    items: impl IntoIterator<Item = M>,
+    name: impl Fn(&M) -> &str,
+) -> ResourceMap {
+    items
+        .into_iter()
+        .map(|m| {
+            let n = name(&m).to_string();
+            (n.clone(), Arc::new(Resource::encode(n, type_url, &m)))
+        })
+        .collect()
+}
+
+/// A resource from bytes already encoded (versioned as `Resource::encode` would).
+fn encoded_resource(name: &str, type_url: &str, value: Vec<u8>) -> Resource {
+    Resource {
+        name: name.to_string(),
+        version: crate::xds::resource::content_version(name, &value),
+        body: envoy_types::pb::google::protobuf::Any {
+            type_url: type_url.to_string(),
+            value,
+        },
+    }
+}
+
+/// Looks `key` up in `cache`, building and inserting it when absent. When two threads
+/// race, the first insert wins so every caller ends up with the same `Arc`.
+fn cached<K, V>(cache: &RwLock<HashMap<K, Arc<V>>>, key: &K, build: impl FnOnce() -> V) -> Arc<V>
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    if let Some(hit) = cache.read().expect("translator cache lock").get(key) {
+        return hit.clone();
+    }
+    let built = Arc::new(build());
+    cache
+        .write()
+        .expect("translator cache lock")
+        .entry(key.clone())
+        .or_insert(built)
+        .clone()
 }
 
 impl Translator {
     pub fn new(model: Arc<MeshModel>) -> Self {
-        Translator { model }
+        Translator {
+            model,
+            shared: OnceLock::new(),
+            route_parts: OnceLock::new(),
+            routes_by_namespace: RwLock::new(HashMap::new()),
+            inbound_by_ports: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn model(&self) -> &Arc<MeshModel> {
         &self.model
     }
 
+    fn shared(&self) -> &Shared {
+        self.shared.get_or_init(|| {
+            let model = &self.model;
+            let mut clusters = cluster::outbound_clusters(model);
+            clusters.extend(cluster::fixed_clusters());
+            Shared {
+                clusters: encode_all(type_url::CLUSTER, clusters, |c| &c.name),
+                endpoints: Arc::new(encode_all(
+                    type_url::ENDPOINT,
+                    endpoint::load_assignments(model),
+                    |c| &c.cluster_name,
+                )),
+                listeners: encode_all(
+                    type_url::LISTENER,
+                    listener::outbound::outbound_listeners(model),
+                    |l| &l.name,
+                ),
+            }
+        })
+    }
+
+    fn routes(&self, namespace: &str) -> Arc<ResourceMap> {
+        let parts = self
+            .route_parts
+            .get_or_init(|| route::encoded_route_parts(&self.model));
+        cached(&self.routes_by_namespace, &namespace.to_string(), || {
+            parts
+                .iter()
+                .map(|p| {
+                    let name = p.name().to_string();
+                    let resource = encoded_resource(&name, type_url::ROUTE, p.assemble(namespace));
+                    (name, Arc::new(resource))
+                })
+                .collect()
+        })
+    }
+
+    fn inbound(&self, ports: &InboundPorts) -> Arc<InboundParts> {
+        cached(&self.inbound_by_ports, ports, || {
+            let shared = self.shared();
+            let mut clusters = shared.clusters.clone();
+            clusters.extend(encode_all(
+                type_url::CLUSTER,
+                ports
+                    .iter()
+                    .map(|(port, protocol)| cluster::inbound_cluster(*port, *protocol)),
+                |c| &c.name,
+            ));
+            let mut listeners = shared.listeners.clone();
+            listeners.extend(encode_all(
+                type_url::LISTENER,
+                [listener::inbound::virtual_inbound(ports)],
+                |l| &l.name,
+            ));
+            InboundParts {
+                clusters: Arc::new(clusters),
+                listeners: Arc::new(listeners),
+            }
+        })
+    }
+
+    /// The ports the proxy's workload serves: its pod in the model, else the labels of its
+    /// node metadata; none when neither is known.
+    pub fn inbound_ports(&self, proxy: &ProxyId) -> InboundPorts {
+        if let Some(workload) = proxy.workload(&self.model) {
+            return inbound_ports(&self.model, workload);
+        }
+        inbound::workload_from_metadata(proxy)
+            .map(|w| inbound_ports(&self.model, &w))
+            .unwrap_or_default()
+    }
+
     /// Everything `proxy` should hold.
     pub fn proxy_resources(&self, proxy: &ProxyId) -> ProxyResources {
-        let _ = proxy;
-        ProxyResources::default()
+        let inbound = self.inbound(&self.inbound_ports(proxy));
+        let mut out = ProxyResources::default();
+        out.by_type
+            .insert(type_url::CLUSTER, inbound.clusters.clone());
+        out.by_type
+            .insert(type_url::ENDPOINT, self.shared().endpoints.clone());
+        out.by_type
+            .insert(type_url::LISTENER, inbound.listeners.clone());
+        out.by_type
+            .insert(type_url::ROUTE, self.routes(&proxy.namespace));
+        out
+    }
+}
+
+/// An IP (or host name) and TCP port as an Envoy address.
+pub(crate) fn socket_address(address: &str, port: u16) -> Address {
+    Address {
+        address: Some(address::Address::SocketAddress(socket_address_inner(
+            address, port,
+        ))),
+    }
+}
+
+pub(crate) fn socket_address_inner(address: &str, port: u16) -> SocketAddress {
+    SocketAddress {
+        address: address.to_string(),
+        port_specifier: Some(socket_address::PortSpecifier::PortValue(u32::from(port))),
+        ..Default::default()
     }
 }

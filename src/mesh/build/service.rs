@@ -1,0 +1,103 @@
+//! Services: hostname, ClusterIP, ports with their protocols.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use tracing::debug;
+
+use super::names::{is_tcp, object_key, port};
+use super::{invalid, Invalid};
+use crate::mesh::model::{Service, ServicePort, TargetPort, DEFAULT_DOMAIN_SUFFIX};
+use crate::mesh::protocol::Protocol;
+use crate::source::objects::{self, IntOrString};
+
+/// A checked service, or `None` for kinds of service meshd does not serve (ExternalName).
+pub fn check(svc: &objects::Service) -> Result<Option<Service>, Invalid> {
+    let key = object_key(&svc.metadata, true)?;
+    if svc.spec.service_type.as_deref() == Some("ExternalName") {
+        debug!(service = %key, "skipping ExternalName service");
+        return Ok(None);
+    }
+    let cluster_ip = cluster_ip(&svc.spec)?;
+    let headless = svc.spec.cluster_ip.as_deref() == Some("None");
+    if svc.spec.ports.is_empty() && !headless {
+        return Err(invalid("spec.ports", "a service needs at least one port"));
+    }
+    let ports = ports(&svc.spec.ports)?;
+    Ok(Some(Service {
+        hostname: format!("{}.{}.svc.{DEFAULT_DOMAIN_SUFFIX}", key.name, key.namespace),
+        key,
+        cluster_ip,
+        ports,
+        selector: svc.spec.selector.clone(),
+        labels: svc.metadata.labels.clone(),
+    }))
+}
+
+/// `spec.clusterIP` (else the first of `spec.clusterIPs`); `None` when headless or unset.
+fn cluster_ip(spec: &objects::ServiceSpec) -> Result<Option<String>, Invalid> {
+    let check = |ip: &str, field: String| -> Result<Option<String>, Invalid> {
+        match ip {
+            "" | "None" => Ok(None),
+            ip => ip
+                .parse::<IpAddr>()
+                .map(|ip| Some(ip.to_string()))
+                .map_err(|_| invalid(field, format!("{ip:?} is not an IP address"))),
+        }
+    };
+    let mut first = None;
+    for (i, ip) in spec.cluster_ips.iter().enumerate() {
+        let ip = check(ip, format!("spec.clusterIPs[{i}]"))?;
+        first = first.or(ip);
+    }
+    match spec.cluster_ip.as_deref() {
+        Some(ip) if !ip.is_empty() => check(ip, "spec.clusterIP".to_string()),
+        _ => Ok(first),
+    }
+}
+
+fn ports(wire: &[objects::ServicePort]) -> Result<Vec<ServicePort>, Invalid> {
+    let mut out: Vec<ServicePort> = Vec::new();
+    let mut numbers: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, p) in wire.iter().enumerate() {
+        let field = |f: &str| format!("spec.ports[{i}].{f}");
+        let number = port(p.port, &field("port"))?;
+        let name = p.name.as_deref().unwrap_or_default();
+        if wire.len() > 1 && name.is_empty() {
+            return Err(invalid(
+                field("name"),
+                "every port of a multi-port service needs a name",
+            ));
+        }
+        if let Some(j) = names.insert(name, i) {
+            return Err(invalid(
+                field("name"),
+                format!("duplicate port name {name:?} (also spec.ports[{j}])"),
+            ));
+        }
+        if !is_tcp(p.protocol.as_deref(), &field("protocol"))? {
+            debug!(port = number, "skipping a non-TCP service port");
+            continue;
+        }
+        if let Some(j) = numbers.insert(number, i) {
+            return Err(invalid(
+                field("port"),
+                format!("duplicate port {number} (also spec.ports[{j}])"),
+            ));
+        }
+        let target_port = match &p.target_port {
+            None => TargetPort::Number(number),
+            Some(IntOrString::Int(n)) => TargetPort::Number(port(Some(*n), &field("targetPort"))?),
+            Some(IntOrString::String(s)) if s.is_empty() => TargetPort::Number(number),
+            Some(IntOrString::String(s)) => TargetPort::Name(s.clone()),
+        };
+        out.push(ServicePort {
+            name: name.to_string(),
+            port: number,
+            target_port,
+            protocol: Protocol::for_port(p.app_protocol.as_deref(), name),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,102 @@
+//! Endpoints: one ClusterLoadAssignment per outbound EDS cluster, named like the cluster.
+//! Only ready endpoints are sent; they are grouped by zone (locality) and sorted, so equal
+//! input gives equal bytes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use envoy_types::pb::envoy::config::core::v3::{Locality, Metadata};
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    lb_endpoint::HostIdentifier, ClusterLoadAssignment, Endpoint as EnvoyEndpoint, LbEndpoint,
+    LocalityLbEndpoints,
+};
+use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
+
+use super::naming;
+use super::socket_address;
+use crate::mesh::{Endpoint, MeshModel, Service, ServicePort};
+
+/// Filter metadata key Envoy's transport socket matching reads.
+pub const TRANSPORT_SOCKET_MATCH_KEY: &str = "envoy.transport_socket_match";
+
+/// `envoy.transport_socket_match: {tlsMode: istio}`: the endpoint has a sidecar that
+/// accepts mesh mTLS, so clusters can choose mTLS per endpoint (Istio's auto mTLS).
+fn istio_tls_mode_metadata() -> Metadata {
+    let tls_mode = Struct {
+        fields: HashMap::from([(
+            "tlsMode".to_string(),
+            Value {
+                kind: Some(Kind::StringValue("istio".to_string())),
+            },
+        )]),
+    };
+    Metadata {
+        filter_metadata: HashMap::from([(TRANSPORT_SOCKET_MATCH_KEY.to_string(), tls_mode)]),
+        ..Default::default()
+    }
+}
+
+fn lb_endpoint(endpoint: &Endpoint) -> LbEndpoint {
+    LbEndpoint {
+        host_identifier: Some(HostIdentifier::Endpoint(EnvoyEndpoint {
+            address: Some(socket_address(&endpoint.address, endpoint.port)),
+            ..Default::default()
+        })),
+        metadata: endpoint.mtls_ready.then(istio_tls_mode_metadata),
+        ..Default::default()
+    }
+}
+
+/// The assignment of one service port's EDS cluster.
+pub fn load_assignment(
+    model: &MeshModel,
+    service: &Service,
+    port: &ServicePort,
+) -> ClusterLoadAssignment {
+    let cluster_name = naming::outbound_cluster(port.port, "", &service.hostname);
+    // zone -> endpoints, both sorted; duplicates (same address and port) collapse.
+    let mut by_zone: BTreeMap<String, BTreeSet<&Endpoint>> = BTreeMap::new();
+    if let Some(endpoints) = model.endpoints_of(&service.key, port.port) {
+        for endpoint in endpoints.endpoints.iter().filter(|e| e.ready) {
+            by_zone
+                .entry(endpoint.zone.clone().unwrap_or_default())
+                .or_default()
+                .insert(endpoint);
+        }
+    }
+    let endpoints = by_zone
+        .into_iter()
+        .map(|(zone, endpoints)| {
+            let mut seen = BTreeSet::new();
+            LocalityLbEndpoints {
+                locality: (!zone.is_empty()).then(|| Locality {
+                    zone,
+                    ..Default::default()
+                }),
+                lb_endpoints: endpoints
+                    .into_iter()
+                    .filter(|e| seen.insert((e.address.clone(), e.port)))
+                    .map(lb_endpoint)
+                    .collect(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    ClusterLoadAssignment {
+        cluster_name,
+        endpoints,
+        ..Default::default()
+    }
+}
+
+/// Assignments for every EDS cluster of the mesh (services with a ClusterIP), by name.
+pub fn load_assignments(model: &MeshModel) -> Vec<ClusterLoadAssignment> {
+    let mut out: Vec<ClusterLoadAssignment> = model
+        .services
+        .values()
+        .filter(|s| s.cluster_ip.is_some())
+        .flat_map(|s| s.ports.iter().map(move |p| load_assignment(model, s, p)))
+        .collect();
+    out.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+    out.dedup_by(|a, b| a.cluster_name == b.cluster_name);
+    out
+}

@@ -1,0 +1,21 @@
+//! `envoy.filters.network.tcp_proxy`: plain TCP forwarding to one cluster.
+
+use envoy_types::pb::envoy::config::listener::v3::{filter, Filter};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    tcp_proxy::ClusterSpecifier, TcpProxy,
+};
+
+pub const NAME: &str = "envoy.filters.network.tcp_proxy";
+
+/// A tcp_proxy to `cluster`; the stat prefix is the cluster name, as Istio does.
+pub fn tcp_proxy_filter(cluster: &str) -> Filter {
+    let config = TcpProxy {
+        stat_prefix: cluster.to_string(),
+        cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.to_string())),
+        ..Default::default()
+    };
+    Filter {
+        name: NAME.to_string(),
+        config_type: Some(filter::ConfigType::TypedConfig(super::any(&config))),
+    }
+}

@@ -1,0 +1,77 @@
+//! Which ports a proxy's workload serves: the target ports of every service that selects
+//! it, resolved (named target ports through the workload's container ports), each with
+//! the protocol its services declare. This is the key under which inbound resources are
+//! shared between proxies.
+//!
+//! A proxy whose pod is not (yet) in the model is matched by the labels in its node
+//! metadata instead, as Istio does; named target ports cannot be resolved then.
+
+use std::collections::BTreeMap;
+
+use super::naming;
+use crate::mesh::{MeshModel, ObjectKey, Protocol, ProxyId, TargetPort, Workload};
+
+/// Target port -> protocol, sorted by port.
+pub type InboundPorts = BTreeMap<u16, Protocol>;
+
+/// The inbound ports of `workload`. When services disagree on a port's protocol, the port
+/// is HTTP only if every one of them says HTTP (else plain TCP, which carries anything).
+pub fn inbound_ports(model: &MeshModel, workload: &Workload) -> InboundPorts {
+    let mut ports = InboundPorts::new();
+    for service in model.services_selecting(workload) {
+        for port in &service.ports {
+            let target = match &port.target_port {
+                TargetPort::Number(n) => *n,
+                TargetPort::Name(name) => match workload.named_ports.get(name) {
+                    Some(n) => *n,
+                    None => continue,
+                },
+            };
+            // The capture ports have their own blackhole chains; a second chain matching
+            // the same port would make Envoy reject the listener.
+            if target == 0
+                || target == naming::INBOUND_CAPTURE_PORT
+                || target == naming::OUTBOUND_CAPTURE_PORT
+            {
+                continue;
+            }
+            ports
+                .entry(target)
+                .and_modify(|existing| {
+                    if !(existing.is_http() && port.protocol.is_http()) {
+                        *existing = Protocol::Tcp;
+                    }
+                })
+                .or_insert(port.protocol);
+        }
+    }
+    ports
+}
+
+/// A stand-in workload from the proxy's node metadata (`LABELS`), when it has labels.
+pub fn workload_from_metadata(proxy: &ProxyId) -> Option<Workload> {
+    let labels: std::collections::BTreeMap<String, String> = proxy
+        .metadata
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("LABELS.")?.to_string(), v.clone())))
+        .collect();
+    if labels.is_empty() {
+        return None;
+    }
+    Some(Workload {
+        key: ObjectKey {
+            namespace: proxy.namespace.clone(),
+            name: proxy.pod_name.clone(),
+        },
+        ip: Some(proxy.ip.clone()),
+        labels,
+        service_account: proxy
+            .metadata
+            .get("SERVICE_ACCOUNT")
+            .cloned()
+            .unwrap_or_else(|| "default".to_string()),
+        ready: true,
+        named_ports: Default::default(),
+        mtls_ready: false,
+    })
+}

@@ -1,0 +1,113 @@
+//! The outbound side: `virtualOutbound` on 15001 catches redirected connections and hands
+//! each to the listener matching its original destination: `<VIP>_<port>` for TCP service
+//! ports (an exact address match wins over the wildcard, as in Istio), `0.0.0.0_<port>`
+//! for HTTP ports (routes over RDS, config `"<port>"`). Unknown destinations pass through.
+//! None of these depend on the proxy, so they are built once per model.
+
+use std::collections::BTreeMap;
+
+use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
+use envoy_types::pb::google::protobuf::BoolValue;
+
+use super::{listener, tcp_chain};
+use crate::mesh::MeshModel;
+use crate::translate::filter::hcm::{hcm_filter, Routes};
+use crate::translate::naming;
+use crate::translate::route::http_ports;
+
+/// Ports that belong to the capture listeners themselves.
+fn reserved(port: u16) -> bool {
+    port == naming::OUTBOUND_CAPTURE_PORT || port == naming::INBOUND_CAPTURE_PORT
+}
+
+pub fn virtual_outbound() -> Listener {
+    Listener {
+        use_original_dst: Some(BoolValue { value: true }),
+        filter_chains: vec![tcp_chain(
+            &naming::blackhole_chain(naming::VIRTUAL_OUTBOUND),
+            naming::BLACKHOLE_CLUSTER,
+            // A connection whose original destination is 15001 itself would loop.
+            Some(naming::OUTBOUND_CAPTURE_PORT),
+        )],
+        default_filter_chain: Some(tcp_chain(
+            naming::PASSTHROUGH_CHAIN,
+            naming::PASSTHROUGH_CLUSTER,
+            None,
+        )),
+        ..listener(
+            naming::VIRTUAL_OUTBOUND.to_string(),
+            naming::WILDCARD_ADDRESS,
+            naming::OUTBOUND_CAPTURE_PORT,
+            TrafficDirection::Outbound,
+        )
+    }
+}
+
+/// A per-port listener reached only through `virtualOutbound`.
+fn handed_off(name: String, address: &str, port: u16, chain: FilterChain) -> Listener {
+    Listener {
+        bind_to_port: Some(BoolValue { value: false }),
+        filter_chains: vec![chain],
+        ..listener(name, address, port, TrafficDirection::Outbound)
+    }
+}
+
+fn http_listener(port: u16) -> Listener {
+    let name = naming::wildcard_listener(port);
+    let chain = FilterChain {
+        name: name.clone(),
+        filters: vec![hcm_filter(
+            &naming::outbound_stat_prefix(port),
+            Routes::Rds(naming::route_config(port)),
+        )],
+        ..Default::default()
+    };
+    handed_off(name, naming::WILDCARD_ADDRESS, port, chain)
+}
+
+fn tcp_listener(address: &str, port: u16, cluster: &str) -> Listener {
+    let name = naming::tcp_listener(address, port);
+    let chain = tcp_chain(&name, cluster, None);
+    handed_off(name, address, port, chain)
+}
+
+/// Every outbound listener of the mesh, `virtualOutbound` included, sorted by name.
+pub fn outbound_listeners(model: &MeshModel) -> Vec<Listener> {
+    let mut listeners: BTreeMap<String, Listener> = BTreeMap::new();
+    let virtual_outbound = virtual_outbound();
+    listeners.insert(virtual_outbound.name.clone(), virtual_outbound);
+    for port in http_ports(model).into_keys().filter(|p| !reserved(*p)) {
+        let l = http_listener(port);
+        listeners.insert(l.name.clone(), l);
+    }
+    for service in model.services.values() {
+        for port in service
+            .ports
+            .iter()
+            .filter(|p| !p.protocol.is_http() && !reserved(p.port))
+        {
+            let cluster = naming::outbound_cluster(port.port, "", &service.hostname);
+            // A headless service has no VIP: clients dial the pods, so listen per pod IP.
+            let addresses: Vec<String> = match &service.cluster_ip {
+                Some(vip) => vec![vip.clone()],
+                None => model
+                    .endpoints_of(&service.key, port.port)
+                    .map(|e| {
+                        e.endpoints
+                            .iter()
+                            .filter(|e| e.ready)
+                            .map(|e| e.address.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            for address in addresses {
+                let l = tcp_listener(&address, port.port, &cluster);
+                // Two services on the same address and port: the first (by key) keeps it.
+                listeners.entry(l.name.clone()).or_insert(l);
+            }
+        }
+    }
+    listeners.into_values().collect()
+}

