@@ -174,6 +174,8 @@ impl FileSource {
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
             let mut state = DirState::new(dir);
+            // Logged once per distinct error, not on every poll.
+            let mut last_error: Option<String> = None;
             loop {
                 let polled = tokio::task::spawn_blocking(move || {
                     let result = state.refresh();
@@ -190,12 +192,19 @@ impl FileSource {
                 };
                 match result {
                     Ok(changed) => {
+                        last_error = None;
                         if changed || tx.borrow().is_none() {
                             publish(&tx, state.input_set());
                         }
                     }
                     // Keep serving what was loaded; the directory may come back.
-                    Err(error) => warn!(%error, "cannot read the config directory"),
+                    Err(error) => {
+                        let text = error.to_string();
+                        if last_error.as_ref() != Some(&text) {
+                            warn!(%error, "cannot read the config directory; keeping the last input");
+                            last_error = Some(text);
+                        }
+                    }
                 }
                 if tx.is_closed() {
                     return;

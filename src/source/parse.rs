@@ -239,8 +239,15 @@ fn parse_json(path: &Path, text: &str, out: &mut Parsed) {
         }
     };
     if is_list(&value) {
+        // JSON is YAML too: the YAML reader tells where each item starts.
+        let lines = list_item_lines(text);
         for (i, item) in list_items(&value).iter().enumerate() {
-            parse_value(item, origin.clone(), Some(i), out);
+            let mut item_origin = origin.clone();
+            if let Some(&(line, column)) = lines.get(i) {
+                item_origin.line = Some(line);
+                item_origin.column = Some(column);
+            }
+            parse_value(item, item_origin, Some(i), out);
         }
     } else {
         accept(&value, Source::Json(text), origin, 0, None, out);

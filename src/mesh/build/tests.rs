@@ -325,3 +325,46 @@ fn bookinfo_builds_cleanly() {
         && e.service_account.as_deref() == Some("bookinfo-reviews")
         && e.zone.is_some()));
 }
+
+#[test]
+fn model_builder_keeps_the_last_valid_version_of_an_object() {
+    let svc = |port: u32, name: &str| {
+        format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports:\n  - port: {port}\n---\n")
+    };
+    let input = |text: &str| InputSet {
+        objects: parse_file(Path::new("t.yaml"), text).objects,
+        problems: Vec::new(),
+    };
+    let port_of = |built: &Built, name: &str| {
+        built
+            .model
+            .services
+            .get(&key("default", name))
+            .map(|s| s.ports[0].port)
+    };
+    let mut builder = ModelBuilder::default();
+    let built = builder.build(&input(&[svc(80, "a"), svc(80, "b")].concat()));
+    assert!(built.problems.is_empty());
+
+    // `a` breaks: still served as it was, with the problem reported. `c` was never valid.
+    let built = builder.build(&input(
+        &[svc(70000, "a"), svc(81, "b"), svc(0, "c")].concat(),
+    ));
+    assert_eq!(port_of(&built, "a"), Some(80));
+    assert_eq!(port_of(&built, "b"), Some(81));
+    assert_eq!(port_of(&built, "c"), None);
+    assert_eq!(built.problems.len(), 2);
+    assert!(built.problems[0]
+        .reason
+        .ends_with("keeping its last valid version"));
+
+    // Still broken: still kept. Then removed from the input: gone.
+    let built = builder.build(&input(&[svc(70001, "a"), svc(81, "b")].concat()));
+    assert_eq!(port_of(&built, "a"), Some(80));
+    let built = builder.build(&input(&svc(81, "b")));
+    assert_eq!(port_of(&built, "a"), None);
+    assert!(built.problems.is_empty());
+
+    // The stateless builder rejects without memory.
+    assert_eq!(port_of(&build_model(&input(&svc(70000, "a"))), "a"), None);
+}

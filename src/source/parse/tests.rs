@@ -133,6 +133,7 @@ fn reads_json_objects_and_lists() {
     let parsed = parse("l.JSON", list);
     assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
     assert_eq!(names(&parsed), ["Namespace n", "EndpointSlice default/e"]);
+    assert_eq!(parsed.objects[1].origin.line, Some(3));
 
     let parsed = parse("bad.json", "{\n  \"kind\": \n");
     assert_eq!(parsed.problems[0].origin.line, Some(3));
