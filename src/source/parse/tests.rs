@@ -150,8 +150,17 @@ fn unknown_kinds_and_empty_documents_are_skipped() {
 
 #[test]
 fn missing_kind_and_scalars_are_problems() {
-    let parsed = parse("m.yaml", "metadata:\n  name: x\n---\njust a string\n");
-    assert_eq!(parsed.problems.len(), 2);
+    let parsed = parse(
+        "m.yaml",
+        "metadata:\n  name: x\n---\njust a string\n---\nkind: List\nitems: 3\n",
+    );
+    assert_eq!(parsed.problems.len(), 3, "{:?}", parsed.problems);
+    assert_eq!(
+        parsed.problems[1].reason,
+        "expected a kubernetes object (a mapping)"
+    );
+    assert_eq!(parsed.problems[2].field.as_deref(), Some("items"));
+    assert_eq!(parsed.problems[2].origin.line, Some(7));
     assert_eq!(parsed.problems[0].field.as_deref(), Some("kind"));
     assert_eq!(parsed.problems[1].origin.document, 1);
 }
