@@ -39,7 +39,8 @@ fn invalid_inputs_are_each_reported() {
         "slice-without-service.yaml: document 0 (line 2): EndpointSlice default/orphan-abcde: field metadata.labels[kubernetes.io/service-name]",
         "truncated.json: document 0 (line 5, column 1): not valid json",
         "web-again.yaml: document 0 (line 3): Service default/web: field metadata.name: duplicate object, first defined at testdata/invalid/good.yaml",
-        "11 problem(s)",
+        "pods-list.json: document 0 (line 12, column 9): Pod default/web-3: field items[1].spec.containers[0].ports[0].containerPort: invalid type: string \"http\"",
+        "12 problem(s)",
     ];
     for line in expected {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
