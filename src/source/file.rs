@@ -7,7 +7,9 @@
 //! changed. When a file parses with problems, the objects it still yields replace their old
 //! versions, and objects of its last good state that it no longer yields are kept (they may
 //! sit in the broken part), so a bad edit never drops config that was valid. A deleted file
-//! removes its objects.
+//! removes its objects. Writers should replace files atomically (write a temporary file,
+//! then rename it over the target): a file caught half-written reads as that half. Temporary
+//! names starting with `.` or without a `.yaml`/`.yml`/`.json` ending are never read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
