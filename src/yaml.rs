@@ -4,7 +4,22 @@ pub use serde_saphyr::Error as YamlError;
 
 /// Parses one YAML document into `T`.
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str(text)
+    serde_saphyr::from_str_with_options(text, options())
+}
+
+/// The library's default budget stops at 250,000 nodes per document, which a `kind: List`
+/// of a few thousand pods exceeds. Input files are the operator's own, so size limits are
+/// raised; the limits on aliases (the "billion laughs" defence) and depth stay.
+fn options() -> serde_saphyr::Options {
+    // Both types are non-exhaustive: set fields on the defaults.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = usize::MAX;
+    budget.max_events = usize::MAX;
+    budget.max_total_scalar_bytes = usize::MAX;
+    budget.max_reader_input_bytes = None;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// A failed typed parse: why, where (1-based line and column, relative to the text given)
@@ -19,7 +34,7 @@ pub struct DecodeError {
 /// Parses one YAML document into `T`, reporting the field path of a type error.
 pub fn from_str_with_path<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
     let mut field = None;
-    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
         serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
             let path = e.path().to_string();
             if path != "." && !path.is_empty() {

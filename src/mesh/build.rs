@@ -43,37 +43,88 @@ pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> In
     }
 }
 
+/// Builds a model from one input, on its own.
 pub fn build_model(input: &InputSet) -> Built {
-    let mut problems = Vec::new();
-    let mut model = MeshModel::default();
-    let mut slices = Vec::new();
-    for source in first_of_each(input, &mut problems) {
-        let result = match &source.object {
-            KubeObject::Namespace(ns) => names::namespace_name(&ns.metadata).map(|name| {
-                model.namespaces.insert(name);
-            }),
-            KubeObject::Service(svc) => service::check(svc).map(|checked| {
-                if let Some(svc) = checked {
-                    model.services.insert(svc.key.clone(), Arc::new(svc));
-                }
-            }),
-            KubeObject::EndpointSlice(es) => slice::check(es).map(|checked| {
-                slices.extend(checked);
-            }),
-            KubeObject::Pod(pod) => workload::check(pod).map(|w| {
-                model.workloads.insert(w.key.clone(), Arc::new(w));
-            }),
-        };
-        if let Err(Invalid { field, reason }) = result {
-            debug!(object = %object_ref(&source.object), %field, %reason, "rejected object");
-            problems.push(Problem {
-                origin: source.origin.clone(),
-                object: Some(object_ref(&source.object)),
-                field: (!field.is_empty()).then_some(field),
-                reason,
-            });
-        }
+    build_with(input, &BTreeMap::new()).0
+}
+
+/// Builds models one input after another, remembering each object's last valid version.
+/// When an object that was valid comes back invalid (say a port edited to 70000), its last
+/// valid version is used and the problem is still reported, so a bad edit never drops
+/// config that was valid. An object that is gone from the input is gone from the model.
+#[derive(Debug, Default)]
+pub struct ModelBuilder {
+    last_good: BTreeMap<ObjectRef, KubeObject>,
+}
+
+impl ModelBuilder {
+    pub fn build(&mut self, input: &InputSet) -> Built {
+        let (built, accepted) = build_with(input, &self.last_good);
+        self.last_good = accepted;
+        built
     }
+}
+
+/// What the objects accepted so far add up to.
+#[derive(Default)]
+struct Parts {
+    model: MeshModel,
+    slices: Vec<slice::Slice>,
+}
+
+impl Parts {
+    fn add(&mut self, object: &KubeObject) -> Result<(), Invalid> {
+        match object {
+            KubeObject::Namespace(ns) => {
+                self.model
+                    .namespaces
+                    .insert(names::namespace_name(&ns.metadata)?);
+            }
+            KubeObject::Service(svc) => {
+                if let Some(svc) = service::check(svc)? {
+                    self.model.services.insert(svc.key.clone(), Arc::new(svc));
+                }
+            }
+            KubeObject::EndpointSlice(es) => self.slices.extend(slice::check(es)?),
+            KubeObject::Pod(pod) => {
+                let w = workload::check(pod)?;
+                self.model.workloads.insert(w.key.clone(), Arc::new(w));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn build_with(
+    input: &InputSet,
+    last_good: &BTreeMap<ObjectRef, KubeObject>,
+) -> (Built, BTreeMap<ObjectRef, KubeObject>) {
+    let mut problems = Vec::new();
+    let mut parts = Parts::default();
+    let mut accepted = BTreeMap::new();
+    for source in first_of_each(input, &mut problems) {
+        let r = source.object.object_ref();
+        let Err(Invalid { field, mut reason }) = parts.add(&source.object) else {
+            if !r.name.is_empty() {
+                accepted.insert(r, source.object.clone());
+            }
+            continue;
+        };
+        if let Some(previous) = last_good.get(&r).filter(|p| **p != source.object) {
+            if parts.add(previous).is_ok() {
+                reason.push_str("; keeping its last valid version");
+                accepted.insert(r, previous.clone());
+            }
+        }
+        debug!(object = %object_ref(&source.object), %field, %reason, "rejected object");
+        problems.push(Problem {
+            origin: source.origin.clone(),
+            object: Some(object_ref(&source.object)),
+            field: (!field.is_empty()).then_some(field),
+            reason,
+        });
+    }
+    let Parts { mut model, slices } = parts;
     index_workloads(&mut model);
     model.endpoints = endpoints::build(&model, &slices);
     let used = model
@@ -83,7 +134,7 @@ pub fn build_model(input: &InputSet) -> Built {
         .map(|k| k.namespace.clone())
         .chain(slices.iter().map(|s| s.service.namespace.clone()));
     model.namespaces.extend(used);
-    Built { model, problems }
+    (Built { model, problems }, accepted)
 }
 
 /// `Kind namespace/name`, with a placeholder when the name is missing.

@@ -7,7 +7,9 @@
 //! changed. When a file parses with problems, the objects it still yields replace their old
 //! versions, and objects of its last good state that it no longer yields are kept (they may
 //! sit in the broken part), so a bad edit never drops config that was valid. A deleted file
-//! removes its objects.
+//! removes its objects. Writers should replace files atomically (write a temporary file,
+//! then rename it over the target): a file caught half-written reads as that half. Temporary
+//! names starting with `.` or without a `.yaml`/`.yml`/`.json` ending are never read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -174,6 +176,8 @@ impl FileSource {
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
             let mut state = DirState::new(dir);
+            // Logged once per distinct error, not on every poll.
+            let mut last_error: Option<String> = None;
             loop {
                 let polled = tokio::task::spawn_blocking(move || {
                     let result = state.refresh();
@@ -190,12 +194,19 @@ impl FileSource {
                 };
                 match result {
                     Ok(changed) => {
+                        last_error = None;
                         if changed || tx.borrow().is_none() {
                             publish(&tx, state.input_set());
                         }
                     }
                     // Keep serving what was loaded; the directory may come back.
-                    Err(error) => warn!(%error, "cannot read the config directory"),
+                    Err(error) => {
+                        let text = error.to_string();
+                        if last_error.as_ref() != Some(&text) {
+                            warn!(%error, "cannot read the config directory; keeping the last input");
+                            last_error = Some(text);
+                        }
+                    }
                 }
                 if tx.is_closed() {
                     return;

@@ -277,13 +277,4 @@ impl Pod {
                 c.condition_type.as_deref() == Some("Ready") && c.status.as_deref() == Some("True")
             })
     }
-
-    /// `status.podIP`, else the first of `status.podIPs`.
-    pub fn ip(&self) -> Option<&str> {
-        self.status
-            .pod_ip
-            .as_deref()
-            .filter(|ip| !ip.is_empty())
-            .or_else(|| self.status.pod_ips.iter().find_map(|p| p.ip.as_deref()))
-    }
 }

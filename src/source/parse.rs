@@ -179,43 +179,53 @@ fn parse_yaml_document(path: &Path, doc: &Document<'_>, out: &mut Parsed) {
         line: Some(first_content_line(doc)),
         column: None,
     };
-    let value: Value = match crate::yaml::from_str(doc.text) {
-        Ok(v) => v,
+    // A first read learns the kind and name without building the whole document (only a
+    // List's items are built, so that a List is read once).
+    let header: Header = match crate::yaml::from_str_with_path::<Option<Header>>(doc.text) {
+        Ok(Some(h)) => h,
+        Ok(None) => return,
         Err(error) => {
-            let location = crate::yaml::error_location(&error);
-            out.problems.push(Problem {
-                origin: at(&origin, doc.line_offset, location),
-                object: None,
-                field: None,
-                reason: format!("not valid yaml: {}", crate::yaml::error_message(&error)),
-            });
+            // Tell broken YAML from YAML of the wrong shape by reading it without a shape.
+            let problem = match crate::yaml::from_str::<serde::de::IgnoredAny>(doc.text) {
+                Err(syntax) => Problem {
+                    origin: at(
+                        &origin,
+                        doc.line_offset,
+                        crate::yaml::error_location(&syntax),
+                    ),
+                    object: None,
+                    field: None,
+                    reason: format!("not valid yaml: {}", crate::yaml::error_message(&syntax)),
+                },
+                Ok(_) => Problem {
+                    origin: at(&origin, doc.line_offset, error.location),
+                    object: None,
+                    reason: match error.field {
+                        Some(_) => error.reason,
+                        None => "expected a kubernetes object (a mapping)".to_string(),
+                    },
+                    field: error.field,
+                },
+            };
+            out.problems.push(problem);
             return;
         }
     };
-    if value.is_null() {
+    if !header.is_list() {
+        let source = Source::Yaml(doc.text);
+        accept(&header, source, origin, doc.line_offset, None, out);
         return;
     }
-    if is_list(&value) {
-        // Item positions come from a second, shallow read of the document.
-        let lines = list_item_lines(doc.text);
-        for (i, item) in list_items(&value).iter().enumerate() {
-            let mut item_origin = origin.clone();
-            if let Some(&(line, column)) = lines.get(i) {
-                item_origin.line = Some(doc.line_offset + line);
-                item_origin.column = Some(column);
-            }
-            parse_value(item, item_origin, Some(i), out);
+    let items = header.items.unwrap_or_default();
+    for (i, item) in items.iter().enumerate() {
+        let mut item_origin = origin.clone();
+        let at = item.referenced;
+        if at.line() > 0 {
+            item_origin.line = Some(doc.line_offset + at.line() as usize);
+            item_origin.column = Some(at.column() as usize);
         }
-        return;
+        parse_value(&item.value, item_origin, Some(i), out);
     }
-    accept(
-        &value,
-        Source::Yaml(doc.text),
-        origin,
-        doc.line_offset,
-        None,
-        out,
-    );
 }
 
 fn parse_json(path: &Path, text: &str, out: &mut Parsed) {
@@ -238,17 +248,38 @@ fn parse_json(path: &Path, text: &str, out: &mut Parsed) {
             return;
         }
     };
-    if is_list(&value) {
+    if Header::of(&value).is_list() {
+        // JSON is YAML too: the YAML reader tells where each item starts.
+        let lines = list_item_lines(text);
         for (i, item) in list_items(&value).iter().enumerate() {
-            parse_value(item, origin.clone(), Some(i), out);
+            let mut item_origin = origin.clone();
+            if let Some(&(line, column)) = lines.get(i) {
+                item_origin.line = Some(line);
+                item_origin.column = Some(column);
+            }
+            parse_value(item, item_origin, Some(i), out);
         }
     } else {
-        accept(&value, Source::Json(text), origin, 0, None, out);
+        accept(
+            &Header::of(&value),
+            Source::Json(text),
+            origin,
+            0,
+            None,
+            out,
+        );
     }
 }
 
 fn parse_value(value: &Value, origin: Origin, item: Option<usize>, out: &mut Parsed) {
-    accept(value, Source::Value(value), origin, 0, item, out);
+    accept(
+        &Header::of(value),
+        Source::Value(value),
+        origin,
+        0,
+        item,
+        out,
+    );
 }
 
 /// Moves an origin to a position relative to the document start, when one is known.
@@ -261,13 +292,51 @@ fn at(origin: &Origin, line_offset: usize, location: Option<(usize, usize)>) -> 
     origin
 }
 
-/// `kind: List` (kubectl's) or any `...List` kind with an `items` array.
-fn is_list(value: &Value) -> bool {
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    kind.ends_with("List") && value.get("items").is_some_and(Value::is_array)
+/// What identifies an object, read leniently (any value types) before the typed decode.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Header {
+    /// False when the document is not a mapping at all.
+    #[serde(skip, default = "yes")]
+    is_object: bool,
+    api_version: Option<Value>,
+    kind: Option<Value>,
+    metadata: Option<Value>,
+    /// A List's items with their positions (YAML only; from a JSON value, only presence).
+    items: Option<Vec<serde_saphyr::Spanned<Value>>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Header {
+    fn of(value: &Value) -> Header {
+        Header {
+            is_object: value.is_object(),
+            api_version: value.get("apiVersion").cloned(),
+            kind: value.get("kind").cloned(),
+            metadata: value.get("metadata").cloned(),
+            items: value.get("items").map(|_| Vec::new()),
+        }
+    }
+
+    fn api_version(&self) -> Option<&str> {
+        self.api_version.as_ref().and_then(Value::as_str)
+    }
+
+    fn kind(&self) -> Option<&str> {
+        self.kind.as_ref().and_then(Value::as_str)
+    }
+
+    fn meta(&self, field: &str) -> Option<&str> {
+        self.metadata.as_ref()?.get(field)?.as_str()
+    }
+
+    /// `kind: List` (kubectl's) or any `...List` kind with `items`.
+    fn is_list(&self) -> bool {
+        self.kind().is_some_and(|k| k.ends_with("List")) && self.items.is_some()
+    }
 }
 
 fn list_items(value: &Value) -> &[Value] {
@@ -296,13 +365,9 @@ fn list_item_lines(text: &str) -> Vec<(usize, usize)> {
     }
 }
 
-fn str_field<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value.pointer(pointer).and_then(Value::as_str)
-}
-
 /// Checks one object's kind and decodes it, or records why it cannot be read.
 fn accept(
-    value: &Value,
+    header: &Header,
     source: Source<'_>,
     origin: Origin,
     line_offset: usize,
@@ -323,15 +388,13 @@ fn accept(
         },
         reason: reason.to_string(),
     };
-    if !value.is_object() {
+    if !header.is_object {
         out.problems
             .push(problem("", "expected a kubernetes object (a mapping)"));
         return;
     }
-    let (Some(api_version), Some(kind_name)) =
-        (str_field(value, "/apiVersion"), str_field(value, "/kind"))
-    else {
-        let missing = if str_field(value, "/kind").is_none() {
+    let (Some(api_version), Some(kind_name)) = (header.api_version(), header.kind()) else {
+        let missing = if header.kind().is_none() {
             "kind"
         } else {
             "apiVersion"
@@ -353,14 +416,8 @@ fn accept(
     let namespaced = kind != Kind::Namespace;
     let object_ref = ObjectRef {
         kind: kind_name.to_string(),
-        namespace: namespaced.then(|| {
-            str_field(value, "/metadata/namespace")
-                .unwrap_or("default")
-                .to_string()
-        }),
-        name: str_field(value, "/metadata/name")
-            .unwrap_or_default()
-            .to_string(),
+        namespace: namespaced.then(|| header.meta("namespace").unwrap_or("default").to_string()),
+        name: header.meta("name").unwrap_or_default().to_string(),
     };
     match kind.decode(source) {
         Ok(mut object) => {

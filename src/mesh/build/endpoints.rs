@@ -18,12 +18,17 @@ pub fn build(
     for slice in slices {
         by_service.entry(&slice.service).or_default().push(slice);
     }
+    let by_label = LabelIndex::new(model);
     let mut out = BTreeMap::new();
     for (key, service) in &model.services {
+        let selected = match by_service.get(key) {
+            Some(_) => Vec::new(),
+            None => by_label.selected(service),
+        };
         for port in &service.ports {
             let mut endpoints = match by_service.get(key) {
                 Some(slices) => from_slices(model, slices, port),
-                None => from_pods(model, service, port),
+                None => from_pods(&selected, port),
             };
             // Sorted by address then port; a duplicate address keeps its ready entry.
             endpoints.sort_by(|a, b| {
@@ -37,6 +42,53 @@ pub fn build(
         }
     }
     out
+}
+
+/// Ready workloads with an IP by (namespace, label key, label value), so that a selector
+/// is matched against the few pods carrying one of its labels rather than a whole namespace.
+struct LabelIndex<'a> {
+    by_label: BTreeMap<(&'a str, &'a str, &'a str), Vec<&'a Arc<Workload>>>,
+}
+
+impl<'a> LabelIndex<'a> {
+    fn new(model: &'a MeshModel) -> Self {
+        let mut by_label: BTreeMap<_, Vec<_>> = BTreeMap::new();
+        for w in model.workloads.values() {
+            if !w.ready || w.ip.is_none() {
+                continue;
+            }
+            for (k, v) in &w.labels {
+                by_label
+                    .entry((w.key.namespace.as_str(), k.as_str(), v.as_str()))
+                    .or_default()
+                    .push(w);
+            }
+        }
+        LabelIndex { by_label }
+    }
+
+    /// The ready workloads a service's selector picks in its namespace, by key. An absent
+    /// or empty selector picks none, as in Kubernetes.
+    fn selected(&self, service: &Service) -> Vec<&'a Arc<Workload>> {
+        let Some(selector) = service.selector.as_ref().filter(|s| !s.is_empty()) else {
+            return Vec::new();
+        };
+        let ns = service.key.namespace.as_str();
+        let candidates = selector
+            .iter()
+            .map(|(k, v)| {
+                self.by_label
+                    .get(&(ns, k.as_str(), v.as_str()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|c| c.len())
+            .unwrap_or_default();
+        candidates
+            .iter()
+            .copied()
+            .filter(|w| selector.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+            .collect()
+    }
 }
 
 fn from_slices(model: &MeshModel, slices: &[&Slice], port: &ServicePort) -> Vec<Endpoint> {
@@ -62,22 +114,9 @@ fn from_slices(model: &MeshModel, slices: &[&Slice], port: &ServicePort) -> Vec<
     out
 }
 
-fn from_pods(model: &MeshModel, service: &Service, port: &ServicePort) -> Vec<Endpoint> {
-    let selects_any = service.selector.as_ref().is_some_and(|s| !s.is_empty());
-    if !selects_any {
-        return Vec::new();
-    }
-    let namespace = &service.key.namespace;
-    let first = ObjectKey {
-        namespace: namespace.clone(),
-        name: String::new(),
-    };
-    model
-        .workloads
-        .range(first..)
-        .take_while(|(k, _)| &k.namespace == namespace)
-        .map(|(_, w)| w)
-        .filter(|w| w.ready && selects(service, w))
+fn from_pods(selected: &[&Arc<Workload>], port: &ServicePort) -> Vec<Endpoint> {
+    selected
+        .iter()
         .filter_map(|w| {
             let ip = w.ip.as_deref()?;
             let target = match &port.target_port {
@@ -88,13 +127,6 @@ fn from_pods(model: &MeshModel, service: &Service, port: &ServicePort) -> Vec<En
             Some(endpoint(ip, target, true, Some(w)))
         })
         .collect()
-}
-
-fn selects(service: &Service, workload: &Workload) -> bool {
-    service
-        .selector
-        .as_ref()
-        .is_some_and(|sel| sel.iter().all(|(k, v)| workload.labels.get(k) == Some(v)))
 }
 
 fn endpoint(address: &str, port: u16, ready: bool, workload: Option<&Arc<Workload>>) -> Endpoint {

@@ -133,6 +133,7 @@ fn reads_json_objects_and_lists() {
     let parsed = parse("l.JSON", list);
     assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
     assert_eq!(names(&parsed), ["Namespace n", "EndpointSlice default/e"]);
+    assert_eq!(parsed.objects[1].origin.line, Some(3));
 
     let parsed = parse("bad.json", "{\n  \"kind\": \n");
     assert_eq!(parsed.problems[0].origin.line, Some(3));
@@ -149,8 +150,17 @@ fn unknown_kinds_and_empty_documents_are_skipped() {
 
 #[test]
 fn missing_kind_and_scalars_are_problems() {
-    let parsed = parse("m.yaml", "metadata:\n  name: x\n---\njust a string\n");
-    assert_eq!(parsed.problems.len(), 2);
+    let parsed = parse(
+        "m.yaml",
+        "metadata:\n  name: x\n---\njust a string\n---\nkind: List\nitems: 3\n",
+    );
+    assert_eq!(parsed.problems.len(), 3, "{:?}", parsed.problems);
+    assert_eq!(
+        parsed.problems[1].reason,
+        "expected a kubernetes object (a mapping)"
+    );
+    assert_eq!(parsed.problems[2].field.as_deref(), Some("items"));
+    assert_eq!(parsed.problems[2].origin.line, Some(7));
     assert_eq!(parsed.problems[0].field.as_deref(), Some("kind"));
     assert_eq!(parsed.problems[1].origin.document, 1);
 }
