@@ -11,7 +11,7 @@ use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::config::ServeConfig;
-use crate::mesh::build::build_model;
+use crate::mesh::build::ModelBuilder;
 use crate::source::file::FileSource;
 use crate::translate::Translator;
 use crate::xds::debounce::next_settled;
@@ -51,10 +51,12 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let (quiet, max) = (config.debounce_quiet, config.debounce_max);
     tokio::spawn(async move {
         let mut generation = 0u64;
+        let mut builder = ModelBuilder::default();
         loop {
             let input = inputs.borrow_and_update().clone();
             if let Some(input) = input {
-                let built = build_model(&input);
+                // Building and translating are CPU work: keep them off the async workers.
+                let built = tokio::task::block_in_place(|| builder.build(&input));
                 let problems: Vec<String> = input
                     .problems
                     .iter()
