@@ -5,86 +5,22 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as DeltaResource,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tonic::{Status, Streaming};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::resource::{set_version, type_url, Resource, ResourceMap};
-use super::server::Shared;
 use super::status::TypeView;
-use super::stream::{known_type, until, Conn};
-
-type Outbox = mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>;
+use super::stream::{known_type, Conn, StreamProtocol};
 
 /// Responses remembered per type for matching ACKs and NACKs.
 const OUTSTANDING: usize = 16;
 
-/// Runs one Delta stream until the proxy leaves, the stream ages out or fails.
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    mut requests: Streaming<DeltaDiscoveryRequest>,
-    tx: Outbox,
-) {
-    let mut conn = Conn::new(shared, true);
-    let mut state = DeltaState::default();
-    let deadline = conn.deadline;
-    loop {
-        let pending = state.has_pending();
-        let watch = conn.has_node() && conn.watching;
-        tokio::select! {
-            biased;
-            message = requests.message() => match message {
-                Ok(Some(request)) => {
-                    if !conn.has_node() {
-                        if let Err(status) = conn.connect(request.node.clone()).await {
-                            let _ = tx.send(Err(status)).await;
-                            return;
-                        }
-                    }
-                    state.on_request(&mut conn, request);
-                }
-                Ok(None) => return,
-                Err(status) => {
-                    debug!(proxy = %conn.proxy, %status, "xds stream ended by the proxy");
-                    return;
-                }
-            },
-            permit = tx.reserve(), if pending => match permit {
-                Ok(permit) => {
-                    if let Some(response) = state.next_response(&mut conn) {
-                        permit.send(Ok(response));
-                    }
-                    if !state.has_pending() {
-                        conn.caught_up();
-                    }
-                }
-                Err(_) => return,
-            },
-            changed = conn.generations.changed(), if watch => {
-                if changed.is_err() {
-                    conn.watching = false;
-                    continue;
-                }
-                if let Err(status) = conn.regenerate().await {
-                    let _ = tx.send(Err(status)).await;
-                    return;
-                }
-                state.on_generation();
-            },
-            _ = until(deadline) => {
-                info!(proxy = %conn.proxy, "xds stream reached its maximum age, closing it");
-                return;
-            }
-        }
-    }
-}
-
 #[derive(Default)]
-struct DeltaState {
+pub(crate) struct DeltaState {
     types: BTreeMap<&'static str, TypeState>,
 }
 
@@ -110,7 +46,15 @@ struct Sent {
     versions: Vec<(String, String)>,
 }
 
-impl DeltaState {
+impl StreamProtocol for DeltaState {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+    const DELTA: bool = true;
+
+    fn node(request: &DeltaDiscoveryRequest) -> Option<Node> {
+        request.node.clone()
+    }
+
     fn has_pending(&self) -> bool {
         self.types.values().any(|t| t.pending.is_some())
     }
@@ -190,7 +134,9 @@ impl DeltaState {
         }
         None
     }
+}
 
+impl DeltaState {
     /// A changed cluster waits for its endpoints, and a Delta proxy does not ask again for
     /// names it already subscribes to: resend them.
     fn clusters_changed(&mut self, response: &DeltaDiscoveryResponse) {

@@ -1,6 +1,6 @@
 //! The ADS gRPC service (SotW and Delta): options, admission of new streams (loaded
 //! configuration, rate limit) and the tonic server. Each accepted stream runs in its own
-//! task (`sotw::run`, `delta::run`).
+//! task (`stream::run` with the SotW or Delta protocol state).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tracing::warn;
 use super::generator::{ConfigGenerator, GenerationWatch};
 use super::push::TokenBucket;
 pub use super::status::XdsStatus;
-use super::{delta, sotw};
+use super::{delta, sotw, stream};
 
 #[derive(Debug, Clone)]
 pub struct XdsOptions {
@@ -188,7 +188,11 @@ impl AggregatedDiscoveryService for AdsService {
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         self.shared.admit().await?;
         let (tx, rx) = mpsc::channel(OUTBOX);
-        tokio::spawn(sotw::run(self.shared.clone(), request.into_inner(), tx));
+        tokio::spawn(stream::run::<sotw::SotwState>(
+            self.shared.clone(),
+            request.into_inner(),
+            tx,
+        ));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -198,7 +202,11 @@ impl AggregatedDiscoveryService for AdsService {
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
         self.shared.admit().await?;
         let (tx, rx) = mpsc::channel(OUTBOX);
-        tokio::spawn(delta::run(self.shared.clone(), request.into_inner(), tx));
+        tokio::spawn(stream::run::<delta::DeltaState>(
+            self.shared.clone(),
+            request.into_inner(),
+            tx,
+        ));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

@@ -6,82 +6,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use envoy_types::pb::google::protobuf::Any;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tonic::{Status, Streaming};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::resource::{set_version, type_url, Resource};
-use super::server::Shared;
 use super::status::TypeView;
-use super::stream::{known_type, until, Conn};
-
-type Outbox = mpsc::Sender<Result<DiscoveryResponse, Status>>;
-
-/// Runs one SotW stream until the proxy leaves, the stream ages out or fails.
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    mut requests: Streaming<DiscoveryRequest>,
-    tx: Outbox,
-) {
-    let mut conn = Conn::new(shared, false);
-    let mut state = SotwState::default();
-    let deadline = conn.deadline;
-    loop {
-        let pending = state.has_pending();
-        let watch = conn.has_node() && conn.watching;
-        tokio::select! {
-            biased;
-            message = requests.message() => match message {
-                Ok(Some(request)) => {
-                    if !conn.has_node() {
-                        if let Err(status) = conn.connect(request.node.clone()).await {
-                            let _ = tx.send(Err(status)).await;
-                            return;
-                        }
-                    }
-                    state.on_request(&mut conn, request);
-                }
-                Ok(None) => return,
-                Err(status) => {
-                    debug!(proxy = %conn.proxy, %status, "xds stream ended by the proxy");
-                    return;
-                }
-            },
-            permit = tx.reserve(), if pending => match permit {
-                Ok(permit) => {
-                    if let Some(response) = state.next_response(&mut conn) {
-                        permit.send(Ok(response));
-                    }
-                    if !state.has_pending() {
-                        conn.caught_up();
-                    }
-                }
-                Err(_) => return,
-            },
-            changed = conn.generations.changed(), if watch => {
-                if changed.is_err() {
-                    conn.watching = false;
-                    continue;
-                }
-                if let Err(status) = conn.regenerate().await {
-                    let _ = tx.send(Err(status)).await;
-                    return;
-                }
-                state.on_generation();
-            },
-            _ = until(deadline) => {
-                info!(proxy = %conn.proxy, "xds stream reached its maximum age, closing it");
-                return;
-            }
-        }
-    }
-}
+use super::stream::{known_type, Conn, StreamProtocol};
 
 #[derive(Default)]
-struct SotwState {
+pub(crate) struct SotwState {
     types: BTreeMap<&'static str, TypeState>,
 }
 
@@ -99,7 +35,15 @@ struct TypeState {
     view: TypeView,
 }
 
-impl SotwState {
+impl StreamProtocol for SotwState {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    const DELTA: bool = false;
+
+    fn node(request: &DiscoveryRequest) -> Option<Node> {
+        request.node.clone()
+    }
+
     fn has_pending(&self) -> bool {
         self.types.values().any(|t| t.pending.is_some())
     }

@@ -6,9 +6,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tonic::Status;
-use tracing::{info, warn};
+use tonic::{Status, Streaming};
+use tracing::{debug, info, warn};
 
 use super::generator::GenerationWatch;
 use super::push::jittered;
@@ -159,5 +160,83 @@ pub(crate) async fn until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+/// What differs between the SotW and Delta protocols; the stream loop in `run` is shared.
+pub(crate) trait StreamProtocol: Default {
+    type Request: Send + 'static;
+    type Response: Send + 'static;
+    const DELTA: bool;
+
+    /// The node a request carries (only the first request of a stream must have it).
+    fn node(request: &Self::Request) -> Option<Node>;
+    /// Whether a type has a response waiting to be built.
+    fn has_pending(&self) -> bool;
+    fn on_request(&mut self, conn: &mut Conn, request: Self::Request);
+    /// Marks what a new generation may have changed.
+    fn on_generation(&mut self);
+    /// Builds the next response, in push order, from the current state.
+    fn next_response(&mut self, conn: &mut Conn) -> Option<Self::Response>;
+}
+
+/// Runs one stream until the proxy leaves, the stream ages out or fails. Responses are built
+/// only when the outbox has room, so the latest configuration and subscription always win.
+pub(crate) async fn run<P: StreamProtocol>(
+    shared: Arc<Shared>,
+    mut requests: Streaming<P::Request>,
+    tx: mpsc::Sender<Result<P::Response, Status>>,
+) {
+    let mut conn = Conn::new(shared, P::DELTA);
+    let mut state = P::default();
+    let deadline = conn.deadline;
+    loop {
+        let pending = state.has_pending();
+        let watch = conn.has_node() && conn.watching;
+        tokio::select! {
+            biased;
+            message = requests.message() => match message {
+                Ok(Some(request)) => {
+                    if !conn.has_node() {
+                        if let Err(status) = conn.connect(P::node(&request)).await {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                    }
+                    state.on_request(&mut conn, request);
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    debug!(proxy = %conn.proxy, %status, "xds stream ended by the proxy");
+                    return;
+                }
+            },
+            permit = tx.reserve(), if pending => match permit {
+                Ok(permit) => {
+                    if let Some(response) = state.next_response(&mut conn) {
+                        permit.send(Ok(response));
+                    }
+                    if !state.has_pending() {
+                        conn.caught_up();
+                    }
+                }
+                Err(_) => return,
+            },
+            changed = conn.generations.changed(), if watch => {
+                if changed.is_err() {
+                    conn.watching = false;
+                    continue;
+                }
+                if let Err(status) = conn.regenerate().await {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                state.on_generation();
+            },
+            _ = until(deadline) => {
+                info!(proxy = %conn.proxy, "xds stream reached its maximum age, closing it");
+                return;
+            }
+        }
     }
 }
