@@ -1,5 +1,5 @@
 //! The configuration generator the xDS server asks: the current translator applied to the
-//! proxy a node describes.
+//! proxy a node describes. Also remembers what the admin views report about the input.
 
 use std::sync::{Arc, RwLock};
 
@@ -11,18 +11,55 @@ use crate::xds::{ConfigGenerator, ProxyResources};
 
 #[derive(Default)]
 pub struct MeshGenerator {
-    current: RwLock<Option<(u64, Arc<Translator>)>>,
+    current: RwLock<Current>,
+}
+
+#[derive(Default)]
+struct Current {
+    translator: Option<(u64, Arc<Translator>)>,
+    problems: Arc<Vec<String>>,
+}
+
+/// A summary of the configuration in use, for metrics and debug views.
+#[derive(Debug, Clone, Default)]
+pub struct GeneratorStatus {
+    pub generation: u64,
+    pub services: usize,
+    pub problems: usize,
+    pub problem_messages: Arc<Vec<String>>,
 }
 
 impl MeshGenerator {
-    /// Makes `translator` the one every following `generate` uses.
-    pub fn install(&self, translator: Translator, generation: u64) {
-        *self.current.write().expect("generator lock") = Some((generation, Arc::new(translator)));
+    /// Makes `translator` the one every following `generate` uses; `problems` are the
+    /// input problems of this generation, kept for the debug views.
+    pub fn install(&self, translator: Translator, generation: u64, problems: Vec<String>) {
+        let mut current = self.current.write().expect("generator lock");
+        current.translator = Some((generation, Arc::new(translator)));
+        current.problems = Arc::new(problems);
     }
 
     /// The translator in use and its generation, if any has been installed.
     pub fn current(&self) -> Option<(u64, Arc<Translator>)> {
-        self.current.read().expect("generator lock").clone()
+        self.current
+            .read()
+            .expect("generator lock")
+            .translator
+            .clone()
+    }
+
+    pub fn status(&self) -> GeneratorStatus {
+        let current = self.current.read().expect("generator lock");
+        let (generation, services) = current
+            .translator
+            .as_ref()
+            .map(|(g, t)| (*g, t.model().services.len()))
+            .unwrap_or_default();
+        GeneratorStatus {
+            generation,
+            services,
+            problems: current.problems.len(),
+            problem_messages: current.problems.clone(),
+        }
     }
 }
 

@@ -36,6 +36,12 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding admin address {}", config.admin_addr))?;
 
+    info!(
+        xds = %xds_listener.local_addr()?,
+        admin = %admin_listener.local_addr()?,
+        dir = %config.config_dir.display(),
+        "meshd listening"
+    );
     let generator = Arc::new(MeshGenerator::default());
     let (generation_tx, generation_rx) = tokio::sync::watch::channel(0u64);
     let xds = XdsServer::new(generator.clone(), generation_rx, XdsOptions::default());
@@ -49,15 +55,25 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
             let input = inputs.borrow_and_update().clone();
             if let Some(input) = input {
                 let built = build_model(&input);
-                for problem in &built.problems {
+                let problems: Vec<String> = input
+                    .problems
+                    .iter()
+                    .chain(&built.problems)
+                    .map(|p| p.to_string())
+                    .collect();
+                for problem in &problems {
                     warn!(%problem, "rejected input");
                 }
                 generation += 1;
-                builder_generator.install(Translator::new(Arc::new(built.model)), generation);
+                builder_generator.install(
+                    Translator::new(Arc::new(built.model)),
+                    generation,
+                    problems,
+                );
                 info!(
                     generation,
                     objects = input.objects.len(),
-                    problems = built.problems.len(),
+                    problems = input.problems.len() + built.problems.len(),
                     "configuration loaded"
                 );
                 let _ = generation_tx.send(generation);
@@ -70,7 +86,6 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let admin_state = crate::admin::AdminState::new(xds.status(), generator.clone());
     let admin = tokio::spawn(crate::admin::serve(admin_listener, admin_state));
-    info!(xds = %config.xds_addr, admin = %config.admin_addr, dir = %config.config_dir.display(), "meshd serving");
     tokio::select! {
         result = xds.serve(xds_listener) => result.context("xds server")?,
         result = admin => result.context("admin server")?.context("admin server")?,

@@ -4,14 +4,8 @@ use std::sync::Arc;
 
 use super::generator::{ConfigGenerator, GenerationWatch};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct XdsOptions {}
-
-impl Default for XdsOptions {
-    fn default() -> Self {
-        XdsOptions {}
-    }
-}
 
 /// A snapshot of every stream's sync state, for /debug/syncz and /metrics.
 #[derive(Clone, Default)]
@@ -36,5 +30,15 @@ impl XdsServer {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
         let _ = listener;
         todo!("xds work")
+    }
+}
+
+impl XdsStatus {
+    pub fn syncz_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(vec![])
+    }
+
+    pub fn render_metrics(&self) -> String {
+        String::new()
     }
 }

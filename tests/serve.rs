@@ -1,0 +1,136 @@
+//! `meshd serve` as a process: readiness, admin views, and a real ADS client receiving the
+//! bundled example's configuration and its changes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bookinfo_dir, copy_dir, Meshd};
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use meshd::xds::type_url;
+use tokio_stream::StreamExt;
+
+const PRODUCTPAGE: &str = "sidecar~10.244.0.10~productpage-v1.default~default.svc.cluster.local";
+
+fn request(type_url: &str, names: &[&str], version: &str, nonce: &str) -> DiscoveryRequest {
+    DiscoveryRequest {
+        node: Some(Node {
+            id: PRODUCTPAGE.into(),
+            ..Default::default()
+        }),
+        type_url: type_url.into(),
+        resource_names: names.iter().map(|s| s.to_string()).collect(),
+        version_info: version.into(),
+        response_nonce: nonce.into(),
+        ..Default::default()
+    }
+}
+
+async fn next(stream: &mut tonic::Streaming<DiscoveryResponse>) -> DiscoveryResponse {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("response within 10s")
+        .expect("stream open")
+        .expect("response ok")
+}
+
+fn cluster_names(response: &DiscoveryResponse) -> Vec<String> {
+    use prost::Message;
+    response
+        .resources
+        .iter()
+        .map(|any| {
+            envoy_types::pb::envoy::config::cluster::v3::Cluster::decode(any.value.as_slice())
+                .expect("cluster decodes")
+                .name
+        })
+        .collect()
+}
+
+#[test]
+fn admin_views_report_the_loaded_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&bookinfo_dir(), dir.path());
+    let meshd = Meshd::start(dir.path());
+
+    let (status, body) = meshd.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("pilot_xds"), "metrics: {body}");
+    assert!(
+        body.contains("meshd_config_generation 1"),
+        "metrics: {body}"
+    );
+
+    let (status, body) = meshd.get(&format!("/debug/config_dump?proxyID={PRODUCTPAGE}"));
+    assert_eq!(status, 200, "{body}");
+    let dump: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let clusters = dump["clusters"].as_array().unwrap();
+    assert!(
+        clusters
+            .iter()
+            .any(|c| c["name"] == "outbound|9080||reviews.default.svc.cluster.local"),
+        "clusters: {clusters:?}"
+    );
+
+    let (status, _) = meshd.get("/debug/config_dump?proxyID=not-a-node-id");
+    assert_eq!(status, 400);
+
+    let (status, body) = meshd.get("/debug/configz");
+    assert_eq!(status, 200);
+    assert!(body.contains("reviews.default.svc.cluster.local"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_service_file_is_pushed_to_a_connected_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&bookinfo_dir(), dir.path());
+    let meshd = Meshd::start(dir.path());
+
+    let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{}", meshd.xds))
+        .await
+        .expect("connect to xds");
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(request(type_url::CLUSTER, &[], "", ""))
+        .await
+        .unwrap();
+    let mut responses = client
+        .stream_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("ads stream")
+        .into_inner();
+    let first = next(&mut responses).await;
+    assert_eq!(first.type_url, type_url::CLUSTER);
+    let names = cluster_names(&first);
+    assert!(
+        names.contains(&"outbound|9080||ratings.default.svc.cluster.local".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("extra.default")));
+    tx.send(request(
+        type_url::CLUSTER,
+        &[],
+        &first.version_info,
+        &first.nonce,
+    ))
+    .await
+    .unwrap();
+
+    std::fs::write(
+        dir.path().join("extra-service.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: extra\n  namespace: default\nspec:\n  clusterIP: 10.96.99.99\n  selector:\n    app: extra\n  ports:\n  - name: http\n    port: 8080\n",
+    )
+    .unwrap();
+    let pushed = next(&mut responses).await;
+    assert_eq!(pushed.type_url, type_url::CLUSTER);
+    assert_ne!(pushed.version_info, first.version_info);
+    let names = cluster_names(&pushed);
+    assert!(
+        names.contains(&"outbound|8080||extra.default.svc.cluster.local".to_string()),
+        "{names:?}"
+    );
+
+    let (_, syncz) = meshd.get("/debug/syncz");
+    assert!(syncz.contains(PRODUCTPAGE), "syncz: {syncz}");
+}
