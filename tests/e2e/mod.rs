@@ -6,6 +6,7 @@ pub mod capture;
 pub mod envoy;
 pub mod meshd;
 pub mod netns;
+pub mod objects;
 pub mod pod;
 pub mod process;
 pub mod traffic;

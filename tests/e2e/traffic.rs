@@ -183,6 +183,17 @@ pub fn start_load(
 }
 
 impl Load {
+    /// Stops the loop now and returns what it saw.
+    pub fn stop(mut self) -> Tally {
+        self.proc.kill();
+        read_log(&self.proc.log)
+    }
+
+    /// What the loop has seen so far.
+    pub fn so_far(&self) -> Tally {
+        read_log(&self.proc.log)
+    }
+
     /// Waits for the loop to end (bounded) and returns what it saw.
     pub fn finish(mut self) -> Tally {
         wait_for(
@@ -190,7 +201,7 @@ impl Load {
             self.duration + Duration::from_secs(15),
             || (!self.proc.running()).then_some(()),
         );
-        Tally::parse(&std::fs::read_to_string(&self.proc.log).unwrap_or_default())
+        read_log(&self.proc.log)
     }
 }
 
@@ -208,4 +219,14 @@ pub fn tcp_line(lab: &Lab, ns: &Netns, addr: &str, line: &str) -> Result<String,
     } else {
         Err(format!("{:?}: {}", out.status, out.stderr.trim_end()))
     }
+}
+
+/// A loop's log, minus a last line cut off by killing the loop mid-write.
+fn read_log(path: &Path) -> Tally {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    Tally::parse(complete)
 }
