@@ -93,7 +93,7 @@ impl World {
             );
             world.clients[i].start_envoy(&world.lab, &bootstrap);
         }
-        let want: BTreeSet<String> = world.servers.iter().map(|p| endpoint(p)).collect();
+        let want: BTreeSet<String> = world.servers.iter().map(endpoint).collect();
         for client in &world.clients {
             wait_endpoints(client, &want);
         }
@@ -166,8 +166,23 @@ fn http_through_both_sidecars_sotw_and_delta() {
     let world = World::new(3, &[("client-sotw", false), ("client-delta", true)]);
     let servers = world.server_names();
     let addr = format!("{VIP}:{HTTP_PORT}");
+    let state = world.meshd.syncz().expect("meshd /debug/syncz");
+    for (client, delta) in world.clients.iter().zip([false, true]) {
+        assert_eq!(
+            syncz::delta(&state, &client.node_id()),
+            Some(delta),
+            "{} in syncz: {state:#}",
+            client.name
+        );
+        assert!(
+            syncz::acked(&state, &client.node_id()),
+            "{} not in sync: {state:#}",
+            client.name
+        );
+    }
     for client in &world.clients {
         let tally = traffic::http_requests(&world.lab, &client.ns, &addr, SVC, 60);
+        eprintln!("{}: {tally:?}", client.name);
         assert_spread(
             &tally,
             &servers,
@@ -286,6 +301,7 @@ fn endpoints_follow_pod_files_without_failures() {
     drop(removed);
     std::thread::sleep(Duration::from_secs(3));
     let tally = load.stop();
+    eprintln!("churn: {tally:?}; echo-0 answered {before_stop} before its app stopped");
 
     assert!(
         tally.failures.is_empty(),
@@ -326,7 +342,15 @@ fn meshd_restart_under_traffic() {
         .collect();
     std::thread::sleep(Duration::from_secs(2));
     world.meshd.stop();
-    std::thread::sleep(Duration::from_secs(3));
+    for pod in world.clients.iter().chain(&world.servers) {
+        wait_for(
+            &format!("{} to notice meshd is gone", pod.name),
+            Duration::from_secs(10),
+            || (envoy::stat(&pod.ns, "control_plane.connected_state") == Some(0)).then_some(()),
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let during = loads.iter().map(|l| l.so_far().ok()).sum::<u32>();
     world.meshd.start();
 
     let node_ids: Vec<String> = world
@@ -357,9 +381,12 @@ fn meshd_restart_under_traffic() {
         );
     }
     std::thread::sleep(Duration::from_secs(2));
+    let after = loads.iter().map(|l| l.so_far().ok()).sum::<u32>();
+    assert!(after > during, "no request succeeded after the restart");
     let servers = world.server_names();
     for (load, client) in loads.into_iter().zip(&world.clients) {
         let tally = load.stop();
+        eprintln!("{} across the restart: {tally:?}", client.name);
         assert_spread(
             &tally,
             &servers,
@@ -373,48 +400,27 @@ fn meshd_restart_under_traffic() {
     }
 }
 
-/// Loose reading of `/debug/syncz`: the proxy's entry is found by its node id and holds
-/// at least one non-empty acked version.
+/// Reading meshd's `/debug/syncz`: `{node_id: {delta, <type>: {version_sent,
+/// version_acked, nacked, ...}}}` with types `clusters`, `endpoints`, `listeners`, `routes`.
 mod syncz {
     use serde_json::Value;
 
+    const TYPES: [&str; 4] = ["clusters", "endpoints", "listeners", "routes"];
+
+    /// Whether the proxy is connected and has acked the latest version of every type.
     pub fn acked(syncz: &Value, node_id: &str) -> bool {
-        find_proxy(syncz, node_id).is_some_and(has_acked)
+        let Some(entry) = syncz.get(node_id) else {
+            return false;
+        };
+        TYPES.iter().all(|t| {
+            let sent = entry[t]["version_sent"].as_str().unwrap_or("");
+            let acked = entry[t]["version_acked"].as_str().unwrap_or("");
+            !acked.is_empty() && acked == sent && entry[t]["nacked"] != Value::Bool(true)
+        })
     }
 
-    fn find_proxy<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
-        match v {
-            Value::Object(map) => {
-                if let Some(entry) = map.get(id) {
-                    return Some(entry);
-                }
-                if map.values().any(|x| x.as_str() == Some(id)) {
-                    return Some(v);
-                }
-                map.values().find_map(|x| find_proxy(x, id))
-            }
-            Value::Array(items) => items.iter().find_map(|x| find_proxy(x, id)),
-            _ => None,
-        }
-    }
-
-    fn has_acked(v: &Value) -> bool {
-        match v {
-            Value::Object(map) => map.iter().any(|(k, x)| {
-                let k = k.to_ascii_lowercase();
-                (k.contains("ack") && !k.contains("nack") && non_empty(x)) || has_acked(x)
-            }),
-            Value::Array(items) => items.iter().any(has_acked),
-            _ => false,
-        }
-    }
-
-    fn non_empty(v: &Value) -> bool {
-        match v {
-            Value::String(s) => !s.is_empty(),
-            Value::Object(m) => m.values().any(non_empty),
-            Value::Array(a) => a.iter().any(non_empty),
-            _ => false,
-        }
+    /// Whether meshd serves the proxy over Delta xDS; `None` when it is not connected.
+    pub fn delta(syncz: &Value, node_id: &str) -> Option<bool> {
+        syncz.get(node_id)?.get("delta")?.as_bool()
     }
 }
