@@ -13,7 +13,9 @@ use super::process::{run_timeout, wait_for, Proc};
 /// Apps run as an ordinary user, neither root nor the proxy's 1337.
 pub const APP_UID: u32 = 1000;
 
-/// The echo example binary, built by `cargo test` next to the test executables.
+/// The echo example binary, (re)built once per test run into the same target directory
+/// as the test executable: `cargo test --all-targets` compiles examples only as test
+/// harnesses, so the plain binary may be missing or stale.
 pub fn echo_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -26,19 +28,34 @@ pub fn echo_binary() -> &'static Path {
             .parent()
             .and_then(Path::parent)
             .expect("test executable under target/<profile>/deps");
-        let bin = profile_dir.join("examples").join("echo");
-        if !bin.exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--example", "echo"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status();
-            assert!(
-                matches!(status, Ok(s) if s.success()) && bin.exists(),
-                "the echo example is missing at {} and `cargo build --example echo` did not \
-                 produce it",
-                bin.display()
-            );
+        let target_dir = profile_dir.parent().expect("target directory");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", "echo", "--target-dir"])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
         }
+        let out = run_timeout(cmd, Duration::from_secs(600));
+        let bin = profile_dir.join("examples").join("echo");
+        assert!(
+            out.success() && bin.exists(),
+            "building the echo example failed ({:?}) or {} is missing: {}",
+            out.status,
+            bin.display(),
+            out.stderr
+        );
         bin
     })
 }
