@@ -3,10 +3,17 @@
 //! configuration generation out to connected proxies. It knows nothing of Istio or the mesh.
 
 pub mod debounce;
+mod delta;
 pub mod generator;
 pub mod json;
+mod push;
 pub mod resource;
 pub mod server;
+mod sotw;
+pub mod status;
+mod stream;
 
 pub use generator::{ConfigGenerator, GenerationWatch};
 pub use resource::{type_url, ProxyResources, Resource, ResourceMap};
+pub use server::{XdsOptions, XdsServer};
+pub use status::XdsStatus;

@@ -1,0 +1,361 @@
+//! Delta (incremental) ADS: per type, the subscription (wildcard and explicit names), the
+//! version of each resource the proxy holds, versions it rejected, and a push queue of
+//! "dirty" types whose diff is computed only when the stream can take a response.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as DeltaResource,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tonic::{Status, Streaming};
+use tracing::{debug, info, warn};
+
+use super::resource::{set_version, type_url, Resource, ResourceMap};
+use super::server::Shared;
+use super::status::TypeView;
+use super::stream::{known_type, until, Conn};
+
+type Outbox = mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>;
+
+/// Responses remembered per type for matching ACKs and NACKs.
+const OUTSTANDING: usize = 16;
+
+/// Runs one Delta stream until the proxy leaves, the stream ages out or fails.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut requests: Streaming<DeltaDiscoveryRequest>,
+    tx: Outbox,
+) {
+    let mut conn = Conn::new(shared, true);
+    let mut state = DeltaState::default();
+    let deadline = conn.deadline;
+    loop {
+        let pending = state.has_pending();
+        let watch = conn.has_node() && conn.watching;
+        tokio::select! {
+            biased;
+            message = requests.message() => match message {
+                Ok(Some(request)) => {
+                    if !conn.has_node() {
+                        if let Err(status) = conn.connect(request.node.clone()).await {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                    }
+                    state.on_request(&mut conn, request);
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    debug!(proxy = %conn.proxy, %status, "xds stream ended by the proxy");
+                    return;
+                }
+            },
+            permit = tx.reserve(), if pending => match permit {
+                Ok(permit) => {
+                    if let Some(response) = state.next_response(&mut conn) {
+                        permit.send(Ok(response));
+                    }
+                    if !state.has_pending() {
+                        conn.caught_up();
+                    }
+                }
+                Err(_) => return,
+            },
+            changed = conn.generations.changed(), if watch => {
+                if changed.is_err() {
+                    conn.watching = false;
+                    continue;
+                }
+                if let Err(status) = conn.regenerate().await {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                state.on_generation();
+            },
+            _ = until(deadline) => {
+                info!(proxy = %conn.proxy, "xds stream reached its maximum age, closing it");
+                return;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct DeltaState {
+    types: BTreeMap<&'static str, TypeState>,
+}
+
+#[derive(Default)]
+struct TypeState {
+    wildcard: bool,
+    explicit: BTreeSet<String>,
+    /// What the proxy holds, by name: the version we sent, or one it told us it has.
+    known: BTreeMap<String, String>,
+    /// Subscribed names we told the proxy do not exist.
+    absent_notified: BTreeSet<String>,
+    /// The last version of each resource the proxy rejected: never sent again.
+    rejected: BTreeMap<String, String>,
+    outstanding: VecDeque<Sent>,
+    /// A response is due; `true` forces one even when the diff is empty.
+    pending: Option<bool>,
+    view: TypeView,
+}
+
+struct Sent {
+    nonce: String,
+    system_version: String,
+    versions: Vec<(String, String)>,
+}
+
+impl DeltaState {
+    fn has_pending(&self) -> bool {
+        self.types.values().any(|t| t.pending.is_some())
+    }
+
+    fn on_request(&mut self, conn: &mut Conn, request: DeltaDiscoveryRequest) {
+        let Some(type_url) = known_type(&request.type_url) else {
+            debug!(proxy = %conn.proxy, type_url = %request.type_url, "ignoring a request for a type meshd does not serve");
+            return;
+        };
+        let first = !self.types.contains_key(type_url);
+        let t = self.types.entry(type_url).or_default();
+        t.ack_or_nack(conn, type_url, &request);
+
+        // Subscription changes count whatever the nonce: the proxy will not repeat them.
+        let changed = !request.resource_names_subscribe.is_empty()
+            || !request.resource_names_unsubscribe.is_empty();
+        if first && type_url::is_wildcard(type_url) && request.resource_names_subscribe.is_empty() {
+            t.wildcard = true;
+        }
+        for name in request.resource_names_subscribe {
+            if name == "*" {
+                t.wildcard = true;
+                continue;
+            }
+            if !first {
+                // A name subscribed again is asked for again (the proxy may have dropped it).
+                t.known.remove(&name);
+            }
+            t.absent_notified.remove(&name);
+            t.explicit.insert(name);
+        }
+        for name in request.resource_names_unsubscribe {
+            if name == "*" {
+                t.wildcard = false;
+                continue;
+            }
+            t.explicit.remove(&name);
+            t.absent_notified.remove(&name);
+            // Forgetting it means: still covered by the wildcard, it is sent again, which
+            // keeps the proxy's view right whatever it did with the unsubscribed copy.
+            t.known.remove(&name);
+        }
+        if first {
+            for (name, version) in request.initial_resource_versions {
+                t.known.insert(name, version);
+            }
+            t.view.wildcard = t.wildcard;
+            t.pending = Some(true);
+        } else if changed {
+            t.view.wildcard = t.wildcard;
+            t.pending.get_or_insert(false);
+        }
+        conn.publish(type_url, t.view_with_names());
+    }
+
+    fn on_generation(&mut self) {
+        for t in self.types.values_mut() {
+            t.pending.get_or_insert(false);
+        }
+    }
+
+    fn next_response(&mut self, conn: &mut Conn) -> Option<DeltaDiscoveryResponse> {
+        for type_url in type_url::PUSH_ORDER {
+            let Some(t) = self.types.get_mut(type_url) else {
+                continue;
+            };
+            let Some(force) = t.pending.take() else {
+                continue;
+            };
+            let Some(response) = t.build(conn, type_url, force) else {
+                continue;
+            };
+            if type_url == type_url::CLUSTER {
+                self.clusters_changed(&response);
+            }
+            return Some(response);
+        }
+        None
+    }
+
+    /// A changed cluster waits for its endpoints, and a Delta proxy does not ask again for
+    /// names it already subscribes to: resend them.
+    fn clusters_changed(&mut self, response: &DeltaDiscoveryResponse) {
+        let Some(endpoints) = self.types.get_mut(type_url::ENDPOINT) else {
+            return;
+        };
+        let mut any = false;
+        for cluster in &response.resources {
+            if endpoints.wildcard || endpoints.explicit.contains(&cluster.name) {
+                endpoints.known.remove(&cluster.name);
+                any = true;
+            }
+        }
+        if any {
+            endpoints.pending.get_or_insert(false);
+        }
+    }
+}
+
+impl TypeState {
+    fn ack_or_nack(
+        &mut self,
+        conn: &Conn,
+        type_url: &'static str,
+        request: &DeltaDiscoveryRequest,
+    ) {
+        let nonce = &request.response_nonce;
+        let rejection = request.error_detail.as_ref().map(|s| s.message.clone());
+        let Some(pos) = self.outstanding.iter().position(|s| &s.nonce == nonce) else {
+            if let Some(message) = rejection {
+                // An old rejection carried over a reconnect, or about a response we forgot.
+                debug!(proxy = %conn.proxy, type_url, %nonce, %message, "rejection of an unknown response");
+                self.view.last_nack = Some(message);
+            } else if !nonce.is_empty() {
+                debug!(proxy = %conn.proxy, type_url, %nonce, "request with a stale nonce");
+            }
+            return;
+        };
+        // Responses are answered in order: older outstanding ones are settled too.
+        let sent = self
+            .outstanding
+            .drain(..=pos)
+            .next_back()
+            .expect("position is in range");
+        let latest = self.outstanding.is_empty();
+        match rejection {
+            Some(message) => {
+                warn!(proxy = %conn.proxy, type_url, version = %sent.system_version, %message, "proxy rejected configuration");
+                conn.shared.status.metrics().rejected(type_url);
+                for (name, version) in sent.versions {
+                    self.rejected.insert(name, version);
+                }
+                self.view.last_nack = Some(message);
+                self.view.nacked = latest;
+            }
+            None => {
+                self.view.version_acked = sent.system_version;
+                self.view.nonce_acked = sent.nonce;
+                if latest {
+                    self.view.nacked = false;
+                }
+            }
+        }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.wildcard || self.explicit.contains(name)
+    }
+
+    fn build(
+        &mut self,
+        conn: &mut Conn,
+        type_url: &'static str,
+        force: bool,
+    ) -> Option<DeltaDiscoveryResponse> {
+        let start = Instant::now();
+        let all = conn.resources_of(type_url);
+        let desired: Vec<&Arc<Resource>> = if self.wildcard {
+            all.values().collect()
+        } else {
+            self.explicit.iter().filter_map(|n| all.get(n)).collect()
+        };
+        let send: Vec<&Arc<Resource>> = desired
+            .iter()
+            .copied()
+            .filter(|r| {
+                self.known.get(&r.name) != Some(&r.version)
+                    && self.rejected.get(&r.name) != Some(&r.version)
+            })
+            .collect();
+        let removed = self.removed(&all);
+        if send.is_empty() && removed.is_empty() && !force {
+            return None;
+        }
+        let system_version = set_version(desired.iter().map(|r| r.as_ref()));
+        let nonce = conn.next_nonce();
+        for name in &removed {
+            self.known.remove(name);
+            self.absent_notified.insert(name.clone());
+        }
+        self.rejected.retain(|name, _| all.contains_key(name));
+        let mut resources = Vec::with_capacity(send.len());
+        let mut versions = Vec::with_capacity(send.len());
+        let mut bytes = 0;
+        for r in &send {
+            self.known.insert(r.name.clone(), r.version.clone());
+            self.absent_notified.remove(&r.name);
+            versions.push((r.name.clone(), r.version.clone()));
+            bytes += r.body.value.len();
+            resources.push(DeltaResource {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                resource: Some(r.body.clone()),
+                ..Default::default()
+            });
+        }
+        self.outstanding.push_back(Sent {
+            nonce: nonce.clone(),
+            system_version: system_version.clone(),
+            versions,
+        });
+        if self.outstanding.len() > OUTSTANDING {
+            self.outstanding.pop_front();
+        }
+        self.view.version_sent = system_version.clone();
+        self.view.nonce_sent = nonce.clone();
+        self.view.nacked = false;
+        self.view.responses += 1;
+        conn.publish(type_url, self.view_with_names());
+        conn.shared
+            .status
+            .metrics()
+            .pushed(type_url, start.elapsed(), bytes);
+        debug!(proxy = %conn.proxy, type_url, version = %system_version, %nonce, resources = resources.len(), removed = removed.len(), "push");
+        Some(DeltaDiscoveryResponse {
+            system_version_info: system_version,
+            resources,
+            type_url: type_url.to_string(),
+            removed_resources: removed,
+            nonce,
+            ..Default::default()
+        })
+    }
+
+    /// Names to tell the proxy are gone: ones it holds that no longer exist (or that it
+    /// no longer wants), and explicitly subscribed names that do not exist.
+    fn removed(&self, all: &ResourceMap) -> Vec<String> {
+        let mut removed: BTreeSet<String> = self
+            .known
+            .keys()
+            .filter(|n| !(all.contains_key(*n) && self.wants(n)))
+            .cloned()
+            .collect();
+        for name in &self.explicit {
+            if !all.contains_key(name) && !self.absent_notified.contains(name) {
+                removed.insert(name.clone());
+            }
+        }
+        removed.into_iter().collect()
+    }
+
+    fn view_with_names(&self) -> TypeView {
+        TypeView {
+            names: self.explicit.iter().cloned().collect(),
+            ..self.view.clone()
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! State of the World ADS: per type, what the proxy asked for (subscription) kept apart
+//! from what we sent it (version, nonce), ACK/NACK by nonce, and a push queue of "dirty"
+//! types from which each response is built only when the stream can take it, so the
+//! latest configuration and subscription always win.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::protobuf::Any;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tonic::{Status, Streaming};
+use tracing::{debug, info, warn};
+
+use super::resource::{set_version, type_url, Resource};
+use super::server::Shared;
+use super::status::TypeView;
+use super::stream::{known_type, until, Conn};
+
+type Outbox = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+
+/// Runs one SotW stream until the proxy leaves, the stream ages out or fails.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut requests: Streaming<DiscoveryRequest>,
+    tx: Outbox,
+) {
+    let mut conn = Conn::new(shared, false);
+    let mut state = SotwState::default();
+    let deadline = conn.deadline;
+    loop {
+        let pending = state.has_pending();
+        let watch = conn.has_node() && conn.watching;
+        tokio::select! {
+            biased;
+            message = requests.message() => match message {
+                Ok(Some(request)) => {
+                    if !conn.has_node() {
+                        if let Err(status) = conn.connect(request.node.clone()).await {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                    }
+                    state.on_request(&mut conn, request);
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    debug!(proxy = %conn.proxy, %status, "xds stream ended by the proxy");
+                    return;
+                }
+            },
+            permit = tx.reserve(), if pending => match permit {
+                Ok(permit) => {
+                    if let Some(response) = state.next_response(&mut conn) {
+                        permit.send(Ok(response));
+                    }
+                    if !state.has_pending() {
+                        conn.caught_up();
+                    }
+                }
+                Err(_) => return,
+            },
+            changed = conn.generations.changed(), if watch => {
+                if changed.is_err() {
+                    conn.watching = false;
+                    continue;
+                }
+                if let Err(status) = conn.regenerate().await {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                state.on_generation();
+            },
+            _ = until(deadline) => {
+                info!(proxy = %conn.proxy, "xds stream reached its maximum age, closing it");
+                return;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct SotwState {
+    types: BTreeMap<&'static str, TypeState>,
+}
+
+struct TypeState {
+    /// Names asked for (named types only; listeners and clusters are always the full set).
+    names: BTreeSet<String>,
+    /// `version_info` of the last response, to skip pushes that change nothing.
+    sent_version: Option<String>,
+    /// A response is due; `true` forces it even when the content is unchanged.
+    pending: Option<bool>,
+    /// Endpoints only: answer the next request even if it looks like an ACK, because the
+    /// proxy re-requests endpoints after a cluster push and keeps the clusters warming
+    /// until it gets a response.
+    always_respond: bool,
+    view: TypeView,
+}
+
+impl SotwState {
+    fn has_pending(&self) -> bool {
+        self.types.values().any(|t| t.pending.is_some())
+    }
+
+    fn on_request(&mut self, conn: &mut Conn, request: DiscoveryRequest) {
+        let Some(type_url) = known_type(&request.type_url) else {
+            debug!(proxy = %conn.proxy, type_url = %request.type_url, "ignoring a request for a type meshd does not serve");
+            return;
+        };
+        let first = !self.types.contains_key(type_url);
+        let t = self.types.entry(type_url).or_insert_with(|| TypeState {
+            names: BTreeSet::new(),
+            sent_version: None,
+            pending: None,
+            always_respond: false,
+            view: TypeView {
+                wildcard: type_url::is_wildcard(type_url),
+                ..TypeView::default()
+            },
+        });
+        let names: BTreeSet<String> = request.resource_names.into_iter().collect();
+        let rejection = request.error_detail.map(|s| s.message);
+        if first {
+            // Answered whatever it carries: after a reconnect the proxy repeats its last
+            // rejection and an empty nonce, and still needs the configuration.
+            if let Some(message) = rejection {
+                debug!(proxy = %conn.proxy, type_url, %message, "first request carries an earlier rejection");
+                t.view.last_nack = Some(message);
+            }
+            t.names = names;
+            t.pending = Some(true);
+            conn.publish(type_url, t.view_with_names());
+            return;
+        }
+        if request.response_nonce != t.view.nonce_sent {
+            debug!(proxy = %conn.proxy, type_url, nonce = %request.response_nonce, "ignoring a request with a stale nonce");
+            return;
+        }
+        if let Some(message) = rejection {
+            warn!(proxy = %conn.proxy, type_url, version = %t.view.version_sent, %message, "proxy rejected configuration");
+            conn.shared.status.metrics().rejected(type_url);
+            t.view.last_nack = Some(message);
+            t.view.nacked = true;
+            // Not answered: the same content would be rejected again. The next change
+            // of configuration pushes.
+            t.names = names;
+            conn.publish(type_url, t.view_with_names());
+            return;
+        }
+        t.view.version_acked = request.version_info;
+        t.view.nonce_acked = request.response_nonce;
+        t.view.nacked = false;
+        let grew = !type_url::is_wildcard(type_url) && names.iter().any(|n| !t.names.contains(n));
+        t.names = names;
+        if grew || t.always_respond {
+            t.pending = Some(true);
+        }
+        conn.publish(type_url, t.view_with_names());
+    }
+
+    /// A new generation: every subscribed type is re-examined when it can be sent.
+    fn on_generation(&mut self) {
+        for t in self.types.values_mut() {
+            t.pending.get_or_insert(false);
+        }
+    }
+
+    /// The next response in push order, built from the current resources and subscription;
+    /// `None` when every due type turned out unchanged.
+    fn next_response(&mut self, conn: &mut Conn) -> Option<DiscoveryResponse> {
+        for type_url in type_url::PUSH_ORDER {
+            let Some(t) = self.types.get_mut(type_url) else {
+                continue;
+            };
+            let Some(force) = t.pending.take() else {
+                continue;
+            };
+            let Some(response) = t.build(conn, type_url, force) else {
+                continue;
+            };
+            if type_url == type_url::CLUSTER {
+                if let Some(endpoints) = self.types.get_mut(type_url::ENDPOINT) {
+                    endpoints.always_respond = true;
+                }
+            }
+            return Some(response);
+        }
+        None
+    }
+}
+
+impl TypeState {
+    fn build(
+        &mut self,
+        conn: &mut Conn,
+        type_url: &'static str,
+        force: bool,
+    ) -> Option<DiscoveryResponse> {
+        let start = Instant::now();
+        let all = conn.resources_of(type_url);
+        let wildcard = type_url::is_wildcard(type_url);
+        if !wildcard && self.names.is_empty() && !force {
+            // The proxy stopped watching this type: nothing to tell it.
+            return None;
+        }
+        let selected: Vec<&Arc<Resource>> = if wildcard {
+            all.values().collect()
+        } else {
+            self.names.iter().filter_map(|n| all.get(n)).collect()
+        };
+        let version = set_version(selected.iter().map(|r| r.as_ref()));
+        if !force && self.sent_version.as_deref() == Some(version.as_str()) {
+            return None;
+        }
+        let nonce = conn.next_nonce();
+        let resources: Vec<Any> = selected.iter().map(|r| r.body.clone()).collect();
+        let bytes = resources.iter().map(|a| a.value.len()).sum();
+        self.sent_version = Some(version.clone());
+        self.always_respond = false;
+        self.view.version_sent = version.clone();
+        self.view.nonce_sent = nonce.clone();
+        self.view.nacked = false;
+        self.view.responses += 1;
+        conn.publish(type_url, self.view_with_names());
+        conn.shared
+            .status
+            .metrics()
+            .pushed(type_url, start.elapsed(), bytes);
+        debug!(proxy = %conn.proxy, type_url, %version, %nonce, resources = resources.len(), "push");
+        Some(DiscoveryResponse {
+            version_info: version,
+            resources,
+            type_url: type_url.to_string(),
+            nonce,
+            ..Default::default()
+        })
+    }
+
+    fn view_with_names(&self) -> TypeView {
+        TypeView {
+            names: self.names.iter().cloned().collect(),
+            ..self.view.clone()
+        }
+    }
+}

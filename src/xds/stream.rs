@@ -1,0 +1,163 @@
+//! What every ADS stream has, SotW or Delta: the proxy's node (only sent on the first
+//! request, so remembered here), the resources generated for it in the current generation,
+//! nonces, its age limit and its entry in the status registry.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use tokio::time::Instant;
+use tonic::Status;
+use tracing::{info, warn};
+
+use super::generator::GenerationWatch;
+use super::push::jittered;
+use super::resource::{type_url, ProxyResources, ResourceMap};
+use super::server::Shared;
+use super::status::TypeView;
+
+pub(crate) struct Conn {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: u64,
+    pub(crate) delta: bool,
+    node: Option<Node>,
+    /// The node id, for logs and the status registry.
+    pub(crate) proxy: String,
+    pub(crate) resources: ProxyResources,
+    pub(crate) generations: GenerationWatch,
+    /// Cleared when the application drops its end of the watch (shutdown).
+    pub(crate) watching: bool,
+    nonces: u64,
+    /// When the stream is closed so that the proxy reconnects (maybe elsewhere).
+    pub(crate) deadline: Option<Instant>,
+    /// When the generation being pushed was picked up, for the convergence metric.
+    push_started: Option<Instant>,
+    /// Whether secrets may go to this stream (an authenticated peer, or allowed by option).
+    secrets_allowed: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(shared: Arc<Shared>, delta: bool) -> Self {
+        let id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
+        let deadline = shared.options.max_connection_age.map(|age| {
+            Instant::now() + jittered(age, shared.options.max_connection_age_jitter, id)
+        });
+        let generations = shared.generations.clone();
+        // No peer authentication yet: only the option lets secrets through.
+        let secrets_allowed = shared.options.allow_unauthenticated_secrets;
+        Conn {
+            shared,
+            id,
+            delta,
+            node: None,
+            proxy: String::new(),
+            resources: ProxyResources::default(),
+            generations,
+            watching: true,
+            nonces: 0,
+            deadline,
+            push_started: None,
+            secrets_allowed,
+        }
+    }
+
+    pub(crate) fn has_node(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// Takes the node from the first request and generates the proxy's configuration.
+    pub(crate) async fn connect(&mut self, node: Option<Node>) -> Result<(), Status> {
+        let node =
+            node.ok_or_else(|| Status::invalid_argument("the first request must carry a node"))?;
+        self.proxy = node.id.clone();
+        self.node = Some(node);
+        self.shared
+            .status
+            .register(self.id, &self.proxy, self.delta);
+        info!(proxy = %self.proxy, stream = self.id, delta = self.delta, "xds stream connected");
+        self.regenerate().await
+    }
+
+    /// Asks the generator for the proxy's resources in the latest generation, within the
+    /// server's bound on concurrent pushes.
+    pub(crate) async fn regenerate(&mut self) -> Result<(), Status> {
+        let generation = *self.generations.borrow_and_update();
+        let _permit = self
+            .shared
+            .push_permits
+            .acquire()
+            .await
+            .map_err(|_| Status::unavailable("server shutting down"))?;
+        let generator = self.shared.generator.clone();
+        let node = self.node.clone().expect("regenerate after connect");
+        // Translation can take a while for a large mesh: keep it off the async workers.
+        let result = tokio::task::spawn_blocking(move || generator.generate(&node))
+            .await
+            .map_err(|e| Status::internal(format!("generating configuration: {e}")))?;
+        match result {
+            Ok(resources) => {
+                self.resources = resources;
+                self.shared.status.set_generation(self.id, generation);
+                if self.push_started.is_none() {
+                    self.push_started = Some(Instant::now());
+                }
+                Ok(())
+            }
+            Err(message) => {
+                warn!(proxy = %self.proxy, generation, %message, "cannot generate configuration for proxy");
+                Err(Status::invalid_argument(message))
+            }
+        }
+    }
+
+    /// The proxy's resources of one type; secrets are withheld from streams not allowed
+    /// to receive them.
+    pub(crate) fn resources_of(&self, type_url: &str) -> Arc<ResourceMap> {
+        if type_url == type_url::SECRET && !self.secrets_allowed {
+            return Arc::default();
+        }
+        self.resources.of_type(type_url)
+    }
+
+    /// A nonce unique on this server.
+    pub(crate) fn next_nonce(&mut self) -> String {
+        self.nonces += 1;
+        format!("{:x}-{:x}", self.id, self.nonces)
+    }
+
+    /// Called when nothing is left to push: the stream has caught up with the generation.
+    pub(crate) fn caught_up(&mut self) {
+        if let Some(start) = self.push_started.take() {
+            self.shared.status.metrics().converged(start.elapsed());
+        }
+    }
+
+    pub(crate) fn publish(&self, type_url: &'static str, view: TypeView) {
+        self.shared.status.set_type(self.id, type_url, view);
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.node.is_some() {
+            self.shared.status.unregister(self.id);
+            info!(proxy = %self.proxy, stream = self.id, delta = self.delta, "xds stream disconnected");
+        }
+    }
+}
+
+/// The static type URL for a requested one, when meshd serves that type.
+pub(crate) fn known_type(requested: &str) -> Option<&'static str> {
+    type_url::PUSH_ORDER
+        .iter()
+        .copied()
+        .find(|t| *t == requested)
+}
+
+/// Sleeps until `deadline`, or forever without one.
+pub(crate) async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
