@@ -189,17 +189,21 @@ fn http_through_both_sidecars_sotw_and_delta() {
             &format!("{} with Host {SVC}", client.name),
         );
         assert_eq!(tally.ok(), 60);
-        let fqdn = traffic::http_requests(&world.lab, &client.ns, &addr, FQDN, 6);
-        assert!(
-            fqdn.failures.is_empty() && fqdn.ok() == 6,
-            "Host {FQDN}: {fqdn:?}"
-        );
+        // Every name Istio's virtual host answers to, with and without the port.
+        for host in [FQDN, "echo.demo", "echo.demo.svc", "echo.demo:9080", VIP] {
+            let t = traffic::http_requests(&world.lab, &client.ns, &addr, host, 2);
+            assert!(
+                t.failures.is_empty() && t.ok() == 2,
+                "{} with Host {host}: {t:?}",
+                client.name
+            );
+        }
         let outbound = stat(
             client,
             &format!("cluster.{}.upstream_rq_total", http_cluster()),
         );
         assert!(
-            outbound >= 66,
+            outbound >= 70,
             "{}: outbound requests {outbound}",
             client.name
         );
@@ -216,7 +220,7 @@ fn http_through_both_sidecars_sotw_and_delta() {
             n
         })
         .sum();
-    assert!(inbound >= 132, "inbound requests over all pods: {inbound}");
+    assert!(inbound >= 140, "inbound requests over all pods: {inbound}");
 }
 
 /// Scenario 2: a `tcp-` port goes through tcp_proxy on both sides.
