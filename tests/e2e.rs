@@ -223,37 +223,44 @@ fn http_through_both_sidecars_sotw_and_delta() {
     assert!(inbound >= 140, "inbound requests over all pods: {inbound}");
 }
 
-/// Scenario 2: a `tcp-` port goes through tcp_proxy on both sides.
+/// Scenario 2: a `tcp-` port goes through tcp_proxy on both sides, SotW and Delta.
 #[test]
 fn tcp_service_through_tcp_proxy() {
     let _guard = harness::lock();
-    let world = World::new(3, &[("client", false)]);
-    let client = &world.clients[0];
+    let world = World::new(3, &[("client-sotw", false), ("client-delta", true)]);
     let servers = world.server_names();
-    let mut answered = BTreeSet::new();
-    for i in 0..9 {
-        let text = format!("line-{i}");
-        let reply = traffic::tcp_line(&world.lab, &client.ns, &format!("{VIP}:{TCP_PORT}"), &text)
-            .unwrap_or_else(|e| panic!("tcp echo {i}: {e}"));
-        let (pod, echoed) = reply
-            .split_once(": ")
-            .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
-        assert_eq!(echoed, text);
+    let addr = format!("{VIP}:{TCP_PORT}");
+    for client in &world.clients {
+        let mut answered = BTreeSet::new();
+        for i in 0..9 {
+            let text = format!("line-{i}");
+            let reply = traffic::tcp_line(&world.lab, &client.ns, &addr, &text)
+                .unwrap_or_else(|e| panic!("{}: tcp echo {i}: {e}", client.name));
+            let (pod, echoed) = reply
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
+            assert_eq!(echoed, text);
+            assert!(
+                servers.contains(pod),
+                "reply from {pod:?}, not a pod of {SVC}"
+            );
+            answered.insert(pod.to_string());
+        }
         assert!(
-            servers.contains(pod),
-            "reply from {pod:?}, not a pod of {SVC}"
+            answered.len() >= 2,
+            "{}: tcp connections all went to {answered:?}",
+            client.name
         );
-        answered.insert(pod.to_string());
+        let outbound = stat(
+            client,
+            &format!("cluster.outbound|{TCP_PORT}||{FQDN}.upstream_cx_total"),
+        );
+        assert!(
+            outbound >= 9,
+            "{}: outbound tcp connections: {outbound}",
+            client.name
+        );
     }
-    assert!(
-        answered.len() >= 2,
-        "tcp connections all went to {answered:?}"
-    );
-    let outbound = stat(
-        client,
-        &format!("cluster.outbound|{TCP_PORT}||{FQDN}.upstream_cx_total"),
-    );
-    assert!(outbound >= 9, "outbound tcp connections: {outbound}");
     let inbound: u64 = world
         .servers
         .iter()
@@ -264,24 +271,30 @@ fn tcp_service_through_tcp_proxy() {
             )
         })
         .sum();
-    assert!(inbound >= 9, "inbound tcp connections: {inbound}");
+    assert!(inbound >= 18, "inbound tcp connections: {inbound}");
 }
 
 /// Scenario 3: a pod file written gets traffic; a pod file removed stops getting it, with
-/// no failed request while requests keep flowing.
+/// no failed request while requests keep flowing, for a SotW and a Delta client.
 #[test]
 fn endpoints_follow_pod_files_without_failures() {
     let _guard = harness::lock();
-    let mut world = World::new(2, &[("client", false)]);
+    let mut world = World::new(2, &[("client-sotw", false), ("client-delta", true)]);
     let addr = format!("{VIP}:{HTTP_PORT}");
-    let load = traffic::start_load(
-        &world.lab,
-        &world.clients[0].ns,
-        &addr,
-        SVC,
-        Duration::from_secs(120),
-        "churn",
-    );
+    let loads: Vec<_> = world
+        .clients
+        .iter()
+        .map(|c| {
+            traffic::start_load(
+                &world.lab,
+                &c.ns,
+                &addr,
+                SVC,
+                Duration::from_secs(120),
+                &c.name,
+            )
+        })
+        .collect();
     std::thread::sleep(Duration::from_secs(1));
 
     // Add echo-2: app and sidecar first, then the file that makes it an endpoint.
@@ -290,37 +303,49 @@ fn endpoints_follow_pod_files_without_failures() {
     added.start_envoy(&world.lab, &bootstrap);
     world.servers.push(added);
     let all: BTreeSet<String> = world.servers.iter().map(endpoint).collect();
-    wait_endpoints(&world.clients[0], &all);
-    wait_for("echo-2 to answer", Duration::from_secs(20), || {
-        load.so_far().by_pod.contains_key("echo-2").then_some(())
-    });
+    for (client, load) in world.clients.iter().zip(&loads) {
+        wait_endpoints(client, &all);
+        wait_for(
+            &format!("echo-2 to answer {}", client.name),
+            Duration::from_secs(20),
+            || load.so_far().by_pod.contains_key("echo-2").then_some(()),
+        );
+    }
 
-    // Remove echo-0: file first, then, once the client no longer routes to it, its app.
+    // Remove echo-0: file first, then, once no client routes to it, its app.
     world.meshd.remove("pod-echo-0.yaml");
     let removed = world.servers.remove(0);
     let remaining: BTreeSet<String> = world.servers.iter().map(endpoint).collect();
-    wait_endpoints(&world.clients[0], &remaining);
+    for client in &world.clients {
+        wait_endpoints(client, &remaining);
+    }
     std::thread::sleep(Duration::from_secs(1));
-    let before_stop = load.so_far().by_pod.get("echo-0").copied().unwrap_or(0);
+    let before_stop: Vec<u32> = loads
+        .iter()
+        .map(|l| l.so_far().by_pod.get("echo-0").copied().unwrap_or(0))
+        .collect();
     drop(removed);
     std::thread::sleep(Duration::from_secs(3));
-    let tally = load.stop();
-    eprintln!("churn: {tally:?}; echo-0 answered {before_stop} before its app stopped");
 
-    assert!(
-        tally.failures.is_empty(),
-        "failed requests during the change: {tally:?}"
-    );
-    assert!(
-        tally.by_pod.get("echo-2").copied().unwrap_or(0) > 0,
-        "{tally:?}"
-    );
-    assert_eq!(
-        tally.by_pod.get("echo-0").copied().unwrap_or(0),
-        before_stop,
-        "echo-0 answered after it was removed: {tally:?}"
-    );
-    assert!(tally.ok() > 50, "too few requests: {tally:?}");
+    for ((load, client), before) in loads.into_iter().zip(&world.clients).zip(before_stop) {
+        let tally = load.stop();
+        let name = &client.name;
+        eprintln!("{name} churn: {tally:?}; echo-0 answered {before} before its app stopped");
+        assert!(
+            tally.failures.is_empty(),
+            "{name}: failed requests during the change: {tally:?}"
+        );
+        assert!(
+            tally.by_pod.get("echo-2").copied().unwrap_or(0) > 0,
+            "{name}: {tally:?}"
+        );
+        assert_eq!(
+            tally.by_pod.get("echo-0").copied().unwrap_or(0),
+            before,
+            "{name}: echo-0 answered after it was removed: {tally:?}"
+        );
+        assert!(tally.ok() > 50, "{name}: too few requests: {tally:?}");
+    }
 }
 
 /// Scenario 5: meshd restarted while traffic flows: nothing fails, and every proxy
