@@ -9,6 +9,7 @@ pub mod netns;
 pub mod objects;
 pub mod pod;
 pub mod process;
+pub mod syncz;
 pub mod traffic;
 
 use std::sync::{Mutex, MutexGuard};
