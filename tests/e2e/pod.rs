@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::capture;
 use super::envoy;
-use super::netns::{Lab, Netns};
+use super::netns::{set_mode, Lab, Netns};
 use super::process::Proc;
 use super::traffic;
 
@@ -56,6 +56,8 @@ impl Pod {
     pub fn start_envoy(&mut self, lab: &Lab, bootstrap: &str) {
         let path: PathBuf = lab.path(&format!("{}.envoy.yaml", self.name));
         std::fs::write(&path, bootstrap).expect("writing the envoy bootstrap");
+        // Readable by uid 1337 whatever the umask.
+        set_mode(&path, 0o644);
         let mut proc = envoy::start(
             &self.ns,
             &self.name,
