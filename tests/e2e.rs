@@ -98,7 +98,34 @@ impl World {
         for client in &world.clients {
             wait_endpoints(client, &want);
         }
+        world.assert_in_sync();
         world
+    }
+
+    /// Every sidecar has acked the latest of every type in meshd's view and has rejected
+    /// nothing in its own.
+    fn assert_in_sync(&self) {
+        let pods: Vec<&Pod> = self.clients.iter().chain(&self.servers).collect();
+        let mut last = None;
+        wait_for(
+            "every proxy to be acked in meshd's syncz",
+            Duration::from_secs(45),
+            || {
+                last = self.meshd.syncz();
+                let state = last.as_ref()?;
+                pods.iter()
+                    .all(|p| syncz::acked(state, &p.node_id()))
+                    .then_some(())
+            },
+        );
+        for pod in pods {
+            let rejected = envoy::rejected_updates(&pod.ns);
+            assert!(
+                rejected.is_empty(),
+                "{} rejected config: {rejected:?}",
+                pod.name
+            );
+        }
     }
 
     /// A pod of the service with its app running and its file written; no sidecar yet.
@@ -328,6 +355,7 @@ fn endpoints_follow_pod_files_without_failures() {
     drop(removed);
     std::thread::sleep(Duration::from_secs(3));
 
+    world.assert_in_sync();
     for ((load, client), before) in loads.into_iter().zip(&world.clients).zip(before_stop) {
         let tally = load.stop();
         let name = &client.name;
@@ -383,25 +411,8 @@ fn meshd_restart_under_traffic() {
     let during = loads.iter().map(|l| l.so_far().ok()).sum::<u32>();
     world.meshd.start();
 
-    let node_ids: Vec<String> = world
-        .clients
-        .iter()
-        .chain(&world.servers)
-        .map(Pod::node_id)
-        .collect();
-    let mut last = None;
-    wait_for(
-        "every proxy to be connected and acked in meshd's syncz",
-        Duration::from_secs(45),
-        || {
-            last = world.meshd.syncz();
-            let syncz = last.as_ref()?;
-            node_ids
-                .iter()
-                .all(|id| syncz::acked(syncz, id))
-                .then_some(())
-        },
-    );
+    // Envoy retries with backoff; the reconnect lands well within assert_in_sync's wait.
+    world.assert_in_sync();
     for pod in world.clients.iter().chain(&world.servers) {
         assert_eq!(
             envoy::stat(&pod.ns, "control_plane.connected_state"),

@@ -137,6 +137,19 @@ pub fn stat(ns: &Netns, name: &str) -> Option<u64> {
     })
 }
 
+/// Every `*.update_rejected` stat that is not zero: configuration this Envoy refused.
+pub fn rejected_updates(ns: &Netns) -> Vec<String> {
+    let stats = admin_get(ns, "/stats").unwrap_or_default();
+    stats
+        .lines()
+        .filter(|l| {
+            l.split_once(": ")
+                .is_some_and(|(k, v)| k.ends_with(".update_rejected") && v.trim() != "0")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// The endpoints (`ip:port`) Envoy has for `cluster`, from `/clusters`.
 pub fn cluster_endpoints(ns: &Netns, cluster: &str) -> BTreeSet<String> {
     let Some(text) = admin_get(ns, "/clusters") else {
