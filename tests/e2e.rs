@@ -147,7 +147,10 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("=== logs in {} ===", self.lab.dir.display());
+            eprintln!(
+                "=== logs in {} (kept when MESHD_E2E_KEEP=1) ===",
+                self.lab.dir.display()
+            );
             eprintln!("--- meshd\n{}", self.meshd.log_tail());
             for pod in self.clients.iter().chain(&self.servers) {
                 eprint!("{}", pod.logs());
