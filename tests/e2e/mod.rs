@@ -1,5 +1,10 @@
 //! Harness for the end-to-end tests: pods as network namespaces on a private bridge,
 //! Istio-style traffic capture, stock Envoy sidecars, the echo app, and meshd.
+//!
+//! Needs root, iproute2, iptables, util-linux's setpriv, curl and Envoy 1.40
+//! (scripts/install-test-deps.sh). Environment knobs: `MESHD_E2E_KEEP=1` keeps the lab
+//! directory (configs, bootstraps, every log) under the temp dir; `MESHD_E2E_ENVOY` and
+//! `MESHD_E2E_ECHO` point at the Envoy and echo binaries instead of looking them up.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod capture;
