@@ -1,0 +1,120 @@
+//! meshd in its own namespace on the bridge: its config directory, `meshd serve`,
+//! `meshd bootstrap` for each sidecar, and its admin views.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use super::envoy::http_get_in;
+use super::netns::{Lab, Netns};
+use super::process::{run_timeout, wait_for, Proc};
+
+pub const XDS_PORT: u16 = 15010;
+pub const ADMIN_PORT: u16 = 15014;
+
+pub struct Meshd {
+    pub proc: Option<Proc>,
+    pub ip: String,
+    pub config_dir: PathBuf,
+    log_dir: PathBuf,
+    starts: u32,
+    pub ns: Netns,
+}
+
+impl Meshd {
+    /// The namespace and an empty config directory; not started.
+    pub fn new(lab: &mut Lab) -> Meshd {
+        let (ns, ip) = lab.attach("cp");
+        let config_dir = lab.path("config");
+        std::fs::create_dir_all(&config_dir).expect("creating the config dir");
+        Meshd {
+            proc: None,
+            ip,
+            config_dir,
+            log_dir: lab.dir.clone(),
+            starts: 0,
+            ns,
+        }
+    }
+
+    pub fn xds_address(&self) -> String {
+        format!("{}:{XDS_PORT}", self.ip)
+    }
+
+    /// Writes a config file atomically (a temp name meshd ignores, then rename).
+    pub fn write(&self, file: &str, yaml: &str) {
+        let tmp = self.config_dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, yaml).expect("writing a config file");
+        std::fs::rename(&tmp, self.config_dir.join(file)).expect("renaming a config file");
+    }
+
+    pub fn remove(&self, file: &str) {
+        std::fs::remove_file(self.config_dir.join(file)).expect("removing a config file");
+    }
+
+    /// Starts `meshd serve` and waits until it reports ready.
+    pub fn start(&mut self) {
+        assert!(self.proc.is_none(), "meshd already running");
+        self.starts += 1;
+        let mut cmd = self.ns.command(env!("CARGO_BIN_EXE_meshd"));
+        cmd.arg("serve")
+            .arg("--config-dir")
+            .arg(&self.config_dir)
+            .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
+            .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
+            .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        let log = self.log_dir.join(format!("meshd-{}.log", self.starts));
+        let mut proc = Proc::spawn("meshd", cmd, &log);
+        wait_for("meshd to be ready", Duration::from_secs(30), || {
+            proc.assert_running();
+            self.admin_get("/ready")
+        });
+        self.proc = Some(proc);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    pub fn admin_get(&self, path: &str) -> Option<String> {
+        http_get_in(&self.ns, &format!("http://127.0.0.1:{ADMIN_PORT}{path}"))
+    }
+
+    pub fn syncz(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.admin_get("/debug/syncz")?).ok()
+    }
+
+    /// `meshd bootstrap` for a sidecar with `node_id`, SotW or Delta.
+    pub fn bootstrap(&self, node_id: &str, delta: bool) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshd"));
+        cmd.args([
+            "bootstrap",
+            "--node-id",
+            node_id,
+            "--xds-address",
+            &self.xds_address(),
+        ]);
+        if delta {
+            cmd.arg("--delta");
+        }
+        let out = run_timeout(cmd, Duration::from_secs(10));
+        assert!(
+            out.success(),
+            "meshd bootstrap --node-id {node_id} failed ({:?}): {}",
+            out.status,
+            out.stderr
+        );
+        out.stdout
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.proc
+            .as_ref()
+            .map(|p| p.log_tail(40))
+            .unwrap_or_default()
+    }
+}
