@@ -5,12 +5,16 @@
 //! The clients run in child processes (this same executable, `clients` mode), so the
 //! figures are the server's alone. RSS is read twice: as is (glibc keeps freed memory,
 //! so the transient buffers of the initial pushes show up) and after `malloc_trim(0)`,
-//! which returns free heap pages and leaves roughly the live memory.
+//! which returns free heap pages and leaves roughly the live memory. A counting allocator
+//! also reports the live heap, and how much of it sits in large blocks (64 KiB and up:
+//! in practice I/O and codec buffers rather than per-stream state).
 
 mod xds_support;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use meshd::xds::type_url;
@@ -20,6 +24,72 @@ use xds_support::{connect_clients, rss_kib, wait_for_acks, MeshConfig, Server};
 const STEPS: [usize; 2] = [100, 1_000];
 /// Clients per child process.
 const PER_CHILD: usize = 250;
+
+/// Blocks at least this large count as buffers in the breakdown.
+const LARGE: usize = 64 * 1024;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static LIVE_LARGE: AtomicUsize = AtomicUsize::new(0);
+
+/// The system allocator, counting live bytes.
+struct Counting;
+
+fn count(size: usize, add: bool) {
+    let op = |c: &AtomicUsize| {
+        if add {
+            c.fetch_add(size, Relaxed);
+        } else {
+            c.fetch_sub(size, Relaxed);
+        }
+    };
+    op(&LIVE);
+    if size >= LARGE {
+        op(&LIVE_LARGE);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only counters change.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            count(layout.size(), true);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(layout);
+        if !p.is_null() {
+            count(layout.size(), true);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        count(layout.size(), false);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            count(layout.size(), false);
+            count(new_size, true);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Live heap in KiB: (all, in blocks of `LARGE` or more).
+fn live_kib() -> (u64, u64) {
+    (
+        LIVE.load(Relaxed) as u64 / 1024,
+        LIVE_LARGE.load(Relaxed) as u64 / 1024,
+    )
+}
 
 fn wanted(config: &MeshConfig) -> Vec<(&'static str, String)> {
     [
@@ -125,9 +195,11 @@ fn serve_and_measure() {
     let addr = server.addr;
     trim_heap();
     let base_kib = rss_kib();
+    let (base_live, base_large) = live_kib();
     println!(
         "server rss: {start_kib} KiB at start, {base_kib} KiB with the encoded mesh \
-         ({total_bytes} bytes) built and the server listening, no proxies"
+         ({total_bytes} bytes) built and the server listening, no proxies; live heap \
+         {base_live} KiB"
     );
     let mut children = Vec::new();
     let mut connected = 0;
@@ -142,12 +214,16 @@ fn serve_and_measure() {
         let raw = rss_kib();
         trim_heap();
         let trimmed = rss_kib();
-        let per = |kib: u64| kib.saturating_sub(base_kib) / connected as u64;
+        let (live, large) = live_kib();
+        let per = |kib: u64, base: u64| kib.saturating_sub(base) / connected as u64;
         println!(
             "{connected} proxies in sync: server rss {raw} KiB ({} KiB per proxy); after \
-             malloc_trim {trimmed} KiB ({} KiB per proxy)",
-            per(raw),
-            per(trimmed),
+             malloc_trim {trimmed} KiB ({} KiB per proxy); live heap {live} KiB ({} KiB \
+             per proxy, of which {} KiB in blocks of 64 KiB or more)",
+            per(raw, base_kib),
+            per(trimmed, base_kib),
+            per(live, base_live),
+            per(large, base_large),
         );
     }
     for mut child in children {
