@@ -22,6 +22,8 @@ use xds_support::{connect_clients, rss_kib, wait_for_acks, MeshConfig, Server};
 
 /// Connected proxies at which memory is read.
 const STEPS: [usize; 2] = [100, 1_000];
+/// Under `cargo test --all-targets` (no `--bench` argument) a small smoke run only.
+const SMOKE_STEPS: [usize; 1] = [10];
 /// Clients per child process.
 const PER_CHILD: usize = 250;
 
@@ -112,8 +114,13 @@ fn main() {
         run_clients(addr, first, count);
         return;
     }
-    // Otherwise run by `cargo bench`, which passes `--bench`.
-    serve_and_measure();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this without it.
+    let steps: &[usize] = if args.iter().any(|a| a == "--bench") {
+        &STEPS
+    } else {
+        &SMOKE_STEPS
+    };
+    serve_and_measure(steps);
 }
 
 /// Child mode: connects `count` clients, says `synced` once all have ACKed everything,
@@ -173,7 +180,7 @@ fn trim_heap() {
 #[cfg(not(target_env = "gnu"))]
 fn trim_heap() {}
 
-fn serve_and_measure() {
+fn serve_and_measure(steps: &[usize]) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -203,7 +210,7 @@ fn serve_and_measure() {
     );
     let mut children = Vec::new();
     let mut connected = 0;
-    for step in STEPS {
+    for &step in steps {
         while connected < step {
             let count = PER_CHILD.min(step - connected);
             children.push(spawn_clients(addr, connected, count));
