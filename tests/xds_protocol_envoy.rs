@@ -2,6 +2,7 @@
 //! type, and after a cluster-only change its cluster finishes warming at once (the
 //! endpoint re-request is answered). Skipped when `envoy` is not installed.
 
+mod common;
 mod support;
 
 use std::path::PathBuf;
@@ -39,17 +40,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CLUSTER_NAME: &str = "outbound|80||svc.default.svc.cluster.local";
 
-/// The Envoy binary: `MESHD_ENVOY`, else `envoy` on PATH. Missing Envoy fails the test:
-/// `scripts/install-test-deps.sh` installs it.
 fn envoy_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MESHD_ENVOY") {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("envoy"))
-        .find(|p| p.is_file())
-        .expect("envoy not found (set MESHD_ENVOY or put envoy on PATH; scripts/install-test-deps.sh installs Envoy 1.40)")
+    common::envoy::envoy_binary()
 }
 
 fn ads() -> Option<ConfigSource> {

@@ -1,6 +1,8 @@
 //! Helpers shared by integration tests that run the real `meshd` binary.
 #![allow(dead_code)]
 
+pub mod envoy;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
