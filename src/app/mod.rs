@@ -67,11 +67,12 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
                     warn!(%problem, "rejected input");
                 }
                 generation += 1;
-                builder_generator.install(
-                    Translator::new(Arc::new(built.model)),
-                    generation,
-                    problems,
-                );
+                let model = Arc::new(built.model);
+                let translator = match builder_generator.current() {
+                    Some((_, previous)) => Translator::next(&previous, model),
+                    None => Translator::new(model),
+                };
+                builder_generator.install(translator, generation, problems);
                 info!(
                     generation,
                     objects = input.objects.len(),

@@ -30,26 +30,25 @@ use crate::mesh::{MeshModel, ProxyId};
 use crate::xds::{type_url, ProxyResources, Resource, ResourceMap};
 use inbound::{inbound_ports, InboundPorts};
 
-/// Resources every sidecar of this model generation receives.
-struct Shared {
-    /// Outbound and fixed clusters.
-    clusters: ResourceMap,
-    endpoints: Arc<ResourceMap>,
-    /// `virtualOutbound` and the per-port outbound listeners.
-    listeners: ResourceMap,
-}
-
 /// Clusters and listeners of proxies serving one inbound port set (shared ones included).
 struct InboundParts {
     clusters: Arc<ResourceMap>,
     listeners: Arc<ResourceMap>,
 }
 
-/// Translates one generation of the mesh model for any number of proxies.
+/// Translates one generation of the mesh model for any number of proxies. Each part is
+/// built on first use; `Translator::next` carries parts whose inputs did not change over to
+/// the next generation, so a change recomputes only what it can affect.
 pub struct Translator {
     model: Arc<MeshModel>,
-    shared: OnceLock<Shared>,
-    route_parts: OnceLock<Vec<route::EncodedPortRoutes>>,
+    /// Outbound and fixed clusters: depend on services only.
+    clusters: OnceLock<Arc<ResourceMap>>,
+    /// Load assignments: depend on services and endpoints.
+    endpoints: OnceLock<Arc<ResourceMap>>,
+    /// `virtualOutbound` and the per-port outbound listeners: depend on services and on the
+    /// endpoints of headless services (which get a listener per pod address).
+    listeners: OnceLock<Arc<ResourceMap>>,
+    route_parts: OnceLock<Arc<Vec<route::EncodedPortRoutes>>>,
     routes_by_namespace: RwLock<HashMap<String, Arc<ResourceMap>>>,
     inbound_by_ports: RwLock<HashMap<InboundPorts, Arc<InboundParts>>>,
 }
@@ -102,10 +101,56 @@ impl Translator {
     pub fn new(model: Arc<MeshModel>) -> Self {
         Translator {
             model,
-            shared: OnceLock::new(),
+            clusters: OnceLock::new(),
+            endpoints: OnceLock::new(),
+            listeners: OnceLock::new(),
             route_parts: OnceLock::new(),
             routes_by_namespace: RwLock::new(HashMap::new()),
             inbound_by_ports: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// A translator for `model` that keeps what `previous` already built wherever the
+    /// inputs of that part are unchanged: an endpoint-only change re-encodes endpoints (and
+    /// the listeners of headless services) and nothing else.
+    pub fn next(previous: &Translator, model: Arc<MeshModel>) -> Self {
+        let services_same = previous.model.services == model.services;
+        let endpoints_same = services_same && previous.model.endpoints == model.endpoints;
+        let headless_same = services_same
+            && (endpoints_same
+                || headless_endpoints(&previous.model) == headless_endpoints(&model));
+        let carry = |same: bool, part: &OnceLock<Arc<ResourceMap>>| match part.get() {
+            Some(built) if same => OnceLock::from(built.clone()),
+            _ => OnceLock::new(),
+        };
+        Translator {
+            clusters: carry(services_same, &previous.clusters),
+            endpoints: carry(endpoints_same, &previous.endpoints),
+            listeners: carry(headless_same, &previous.listeners),
+            route_parts: match previous.route_parts.get() {
+                Some(parts) if services_same => OnceLock::from(parts.clone()),
+                _ => OnceLock::new(),
+            },
+            routes_by_namespace: RwLock::new(if services_same {
+                previous
+                    .routes_by_namespace
+                    .read()
+                    .expect("translator cache lock")
+                    .clone()
+            } else {
+                HashMap::new()
+            }),
+            // Inbound parts embed the shared clusters and listeners.
+            inbound_by_ports: RwLock::new(if services_same && headless_same {
+                previous
+                    .inbound_by_ports
+                    .read()
+                    .expect("translator cache lock")
+                    .clone()
+            } else {
+                HashMap::new()
+            }),
+            model,
         }
     }
 
@@ -113,31 +158,38 @@ impl Translator {
         &self.model
     }
 
-    fn shared(&self) -> &Shared {
-        self.shared.get_or_init(|| {
-            let model = &self.model;
-            let mut clusters = cluster::outbound_clusters(model);
+    fn clusters(&self) -> &Arc<ResourceMap> {
+        self.clusters.get_or_init(|| {
+            let mut clusters = cluster::outbound_clusters(&self.model);
             clusters.extend(cluster::fixed_clusters());
-            Shared {
-                clusters: encode_all(type_url::CLUSTER, clusters, |c| &c.name),
-                endpoints: Arc::new(encode_all(
-                    type_url::ENDPOINT,
-                    endpoint::load_assignments(model),
-                    |c| &c.cluster_name,
-                )),
-                listeners: encode_all(
-                    type_url::LISTENER,
-                    listener::outbound::outbound_listeners(model),
-                    |l| &l.name,
-                ),
-            }
+            Arc::new(encode_all(type_url::CLUSTER, clusters, |c| &c.name))
+        })
+    }
+
+    fn endpoints(&self) -> &Arc<ResourceMap> {
+        self.endpoints.get_or_init(|| {
+            Arc::new(encode_all(
+                type_url::ENDPOINT,
+                endpoint::load_assignments(&self.model),
+                |c| &c.cluster_name,
+            ))
+        })
+    }
+
+    fn listeners(&self) -> &Arc<ResourceMap> {
+        self.listeners.get_or_init(|| {
+            Arc::new(encode_all(
+                type_url::LISTENER,
+                listener::outbound::outbound_listeners(&self.model),
+                |l| &l.name,
+            ))
         })
     }
 
     fn routes(&self, namespace: &str) -> Arc<ResourceMap> {
         let parts = self
             .route_parts
-            .get_or_init(|| route::encoded_route_parts(&self.model));
+            .get_or_init(|| Arc::new(route::encoded_route_parts(&self.model)));
         cached(&self.routes_by_namespace, &namespace.to_string(), || {
             parts
                 .iter()
@@ -152,8 +204,7 @@ impl Translator {
 
     fn inbound(&self, ports: &InboundPorts) -> Arc<InboundParts> {
         cached(&self.inbound_by_ports, ports, || {
-            let shared = self.shared();
-            let mut clusters = shared.clusters.clone();
+            let mut clusters = ResourceMap::clone(self.clusters());
             clusters.extend(encode_all(
                 type_url::CLUSTER,
                 ports
@@ -161,7 +212,7 @@ impl Translator {
                     .map(|(port, protocol)| cluster::inbound_cluster(*port, *protocol)),
                 |c| &c.name,
             ));
-            let mut listeners = shared.listeners.clone();
+            let mut listeners = ResourceMap::clone(self.listeners());
             listeners.extend(encode_all(
                 type_url::LISTENER,
                 [listener::inbound::virtual_inbound(ports)],
@@ -192,13 +243,31 @@ impl Translator {
         out.by_type
             .insert(type_url::CLUSTER, inbound.clusters.clone());
         out.by_type
-            .insert(type_url::ENDPOINT, self.shared().endpoints.clone());
+            .insert(type_url::ENDPOINT, self.endpoints().clone());
         out.by_type
             .insert(type_url::LISTENER, inbound.listeners.clone());
         out.by_type
             .insert(type_url::ROUTE, self.routes(&proxy.namespace));
         out
     }
+}
+
+/// The endpoints of headless services: the only endpoints outbound listeners depend on.
+fn headless_endpoints(
+    model: &MeshModel,
+) -> Vec<(&crate::mesh::ObjectKey, u16, &crate::mesh::PortEndpoints)> {
+    model
+        .services
+        .values()
+        .filter(|s| s.cluster_ip.is_none())
+        .flat_map(|s| {
+            s.ports.iter().filter_map(move |p| {
+                model
+                    .endpoints_of(&s.key, p.port)
+                    .map(|e| (&s.key, p.port, e.as_ref()))
+            })
+        })
+        .collect()
 }
 
 /// An IP (or host name) and TCP port as an Envoy address.

@@ -573,3 +573,61 @@ fn references_resolve() {
     }
     assert_eq!(referenced, routes.len());
 }
+
+#[test]
+fn next_generation_rebuilds_only_what_changed() {
+    let first = Translator::new(Arc::new(model()));
+    let before = first.proxy_resources(&reviews_proxy());
+
+    // Endpoint-only change: one reviews endpoint more.
+    let mut changed = model();
+    let reviews = (key("default", "reviews"), 9080);
+    let mut endpoints = PortEndpoints::clone(&changed.endpoints[&reviews]);
+    endpoints
+        .endpoints
+        .push(endpoint("10.244.1.77", 9080, true, None));
+    changed.endpoints.insert(reviews, Arc::new(endpoints));
+    let second = Translator::next(&first, Arc::new(changed));
+    let after = second.proxy_resources(&reviews_proxy());
+    for url in [type_url::CLUSTER, type_url::LISTENER, type_url::ROUTE] {
+        assert!(
+            Arc::ptr_eq(&before.of_type(url), &after.of_type(url)),
+            "{url} kept"
+        );
+    }
+    assert!(!Arc::ptr_eq(
+        &before.of_type(type_url::ENDPOINT),
+        &after.of_type(type_url::ENDPOINT)
+    ));
+    let name = "outbound|9080||reviews.default.svc.cluster.local";
+    assert_ne!(
+        before.of_type(type_url::ENDPOINT)[name].version,
+        after.of_type(type_url::ENDPOINT)[name].version
+    );
+    // Carried-over parts equal a fresh translation of the same model.
+    let fresh = Translator::new(second.model().clone()).proxy_resources(&reviews_proxy());
+    for url in type_url::PUSH_ORDER {
+        assert_eq!(*fresh.of_type(url), *after.of_type(url), "{url}");
+    }
+
+    // A service change rebuilds clusters, listeners and routes.
+    let mut more = MeshModel::clone(second.model());
+    let ratings = service(
+        "default",
+        "ratings",
+        Some("10.96.0.13"),
+        vec![port("http", 9080, TargetPort::Number(9080), Protocol::Http)],
+    );
+    more.services.insert(ratings.key.clone(), Arc::new(ratings));
+    let third = Translator::next(&second, Arc::new(more));
+    let latest = third.proxy_resources(&reviews_proxy());
+    for url in [type_url::CLUSTER, type_url::ROUTE] {
+        assert!(
+            !Arc::ptr_eq(&after.of_type(url), &latest.of_type(url)),
+            "{url} rebuilt"
+        );
+    }
+    assert!(latest
+        .of_type(type_url::CLUSTER)
+        .contains_key("outbound|9080||ratings.default.svc.cluster.local"));
+}
