@@ -1,6 +1,7 @@
 //! Translation cost for one sidecar in meshes of 10 to 10,000 services (3 pods each):
 //! time for a fresh model generation (nothing cached) and for a second proxy in the same
-//! namespace (shared parts reused), plus the encoded size of what the proxy receives.
+//! namespace (shared parts reused), for the next generation after an endpoint-only change
+//! (unchanged parts carried over), plus the encoded size of what the proxy receives.
 
 mod support;
 
@@ -46,6 +47,13 @@ fn translation(c: &mut Criterion) {
         let neighbour = ProxyId::parse(&support::node_id_of(support::NAMESPACES)).expect("node id");
         group.bench_function(format!("warm_same_namespace/{services}"), |b| {
             b.iter(|| warm.proxy_resources(&neighbour))
+        });
+        // The next generation after an endpoint-only change: only endpoints are re-encoded.
+        let mut moved = support::synthetic_mesh(services);
+        support::move_one_endpoint(&mut moved);
+        let moved = Arc::new(moved);
+        group.bench_function(format!("next_after_endpoint_change/{services}"), |b| {
+            b.iter(|| Translator::next(&warm, moved.clone()).proxy_resources(&proxy))
         });
     }
     group.finish();

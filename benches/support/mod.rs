@@ -93,3 +93,16 @@ pub fn node_id_of(i: usize) -> String {
         i & 0xff
     )
 }
+
+/// Replaces the address of one endpoint of the first service (a pod rescheduled).
+pub fn move_one_endpoint(model: &mut MeshModel) {
+    let (key, first) = model
+        .endpoints
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("a service with endpoints");
+    let mut endpoints = PortEndpoints::clone(&first);
+    endpoints.endpoints[0].address = "242.0.0.1".to_string();
+    model.endpoints.insert(key, Arc::new(endpoints));
+}
