@@ -3,20 +3,19 @@
 
 pub mod commands;
 pub mod generator;
+pub mod pipeline;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config::ServeConfig;
-use crate::mesh::build::ModelBuilder;
 use crate::source::file::FileSource;
-use crate::translate::Translator;
-use crate::xds::debounce::next_settled;
 use crate::xds::server::{XdsOptions, XdsServer};
 use generator::MeshGenerator;
+use pipeline::Debounce;
 
 pub fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -46,53 +45,39 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let (generation_tx, generation_rx) = tokio::sync::watch::channel(0u64);
     let xds = XdsServer::new(generator.clone(), generation_rx, XdsOptions::default());
 
-    let mut inputs = FileSource::start(config.config_dir.clone(), config.poll_interval);
-    let builder_generator = generator.clone();
-    let (quiet, max) = (config.debounce_quiet, config.debounce_max);
-    tokio::spawn(async move {
-        let mut generation = 0u64;
-        let mut builder = ModelBuilder::default();
-        loop {
-            let input = inputs.borrow_and_update().clone();
-            if let Some(input) = input {
-                // Building and translating are CPU work: keep them off the async workers.
-                let built = tokio::task::block_in_place(|| builder.build(&input));
-                let problems: Vec<String> = input
-                    .problems
-                    .iter()
-                    .chain(&built.problems)
-                    .map(|p| p.to_string())
-                    .collect();
-                for problem in &problems {
-                    warn!(%problem, "rejected input");
-                }
-                generation += 1;
-                let model = Arc::new(built.model);
-                let translator = match builder_generator.current() {
-                    Some((_, previous)) => Translator::next(&previous, model),
-                    None => Translator::new(model),
-                };
-                builder_generator.install(translator, generation, problems);
-                info!(
-                    generation,
-                    objects = input.objects.len(),
-                    problems = input.problems.len() + built.problems.len(),
-                    "configuration loaded"
-                );
-                let _ = generation_tx.send(generation);
-            }
-            if !next_settled(&mut inputs, quiet, max).await {
-                break;
-            }
-        }
-    });
+    let inputs = FileSource::start(config.config_dir.clone(), config.poll_interval);
+    let debounce = Debounce {
+        quiet: config.debounce_quiet,
+        max: config.debounce_max,
+    };
+    tokio::spawn(pipeline::run(
+        inputs,
+        generator.clone(),
+        generation_tx,
+        debounce,
+    ));
 
     let admin_state = crate::admin::AdminState::new(xds.status(), generator.clone());
     let admin = tokio::spawn(crate::admin::serve(admin_listener, admin_state));
     tokio::select! {
         result = xds.serve(xds_listener) => result.context("xds server")?,
         result = admin => result.context("admin server")?.context("admin server")?,
-        _ = tokio::signal::ctrl_c() => info!("interrupted, shutting down"),
+        signal = shutdown_signal() => info!(signal, "shutting down"),
     }
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM (what Kubernetes sends), naming the signal.
+async fn shutdown_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
