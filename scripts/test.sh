@@ -11,4 +11,7 @@ if [[ -z "${MESHD_ENVOY:-}" ]]; then
     MESHD_ENVOY=$(python3 -c "import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), '_bin', 'envoy'))")
     export MESHD_ENVOY
 fi
+# Format and lint as DESIGN.md asks: a dirty tree fails the suite.
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
 cargo test --all-targets "$@"

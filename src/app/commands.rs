@@ -39,7 +39,7 @@ pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
     let input = load_dir(&args.config_dir)
         .with_context(|| format!("reading {}", args.config_dir.display()))?;
     let built = build_model(&input);
-    for problem in &built.problems {
+    for problem in input.problems.iter().chain(&built.problems) {
         eprintln!("warning: {problem}");
     }
     let translator = Translator::new(Arc::new(built.model));
