@@ -3,7 +3,8 @@
 //! Every object is checked on its own; an invalid one is left out with a `Problem` naming it,
 //! the field and the reason, and everything else still builds. When two objects share kind,
 //! namespace and name, the first in input order (file path, then document) wins and the
-//! later one is reported. Per-kind checks live in the submodules; `endpoints` joins services
+//! later one is reported. Two services sharing a ClusterIP are both kept, the later one
+//! reported. Per-kind checks live in the submodules; `endpoints` joins services
 //! with EndpointSlices or, for services without any slice, with the pods they select.
 
 mod endpoints;
@@ -102,7 +103,8 @@ fn build_with(
     let mut problems = Vec::new();
     let mut parts = Parts::default();
     let mut accepted = BTreeMap::new();
-    for source in first_of_each(input, &mut problems) {
+    let sources = first_of_each(input, &mut problems);
+    for &source in &sources {
         let r = source.object.object_ref();
         let Err(Invalid { field, mut reason }) = parts.add(&source.object) else {
             if !r.name.is_empty() {
@@ -125,6 +127,7 @@ fn build_with(
         });
     }
     let Parts { mut model, slices } = parts;
+    service::report_shared_cluster_ips(&sources, &model, &mut problems);
     index_workloads(&mut model);
     model.endpoints = endpoints::build(&model, &slices);
     let used = model

@@ -20,7 +20,8 @@ pub enum ProxyType {
 pub struct ProxyId {
     pub proxy_type: ProxyType,
     pub ip: String,
-    /// Pod name (the part before the first `.` of the third field).
+    /// Pod name (the third field up to its last `.`: pod names may contain dots, namespaces
+    /// cannot).
     pub pod_name: String,
     pub namespace: String,
     /// Node metadata as strings (`LABELS` flattened as `LABELS.key`), as far as meshd uses it.
@@ -53,8 +54,9 @@ impl ProxyId {
         if ip.parse::<std::net::IpAddr>().is_err() {
             return Err(bad(&format!("{ip:?} is not an IP address")));
         }
+        // Pod names may contain dots; namespaces are DNS labels and cannot.
         let (pod_name, pod_namespace) = parts[2]
-            .split_once('.')
+            .rsplit_once('.')
             .ok_or_else(|| bad("third field must be POD.NAMESPACE"))?;
         let namespace = parts[3]
             .split_once('.')
@@ -102,6 +104,13 @@ mod tests {
         assert_eq!(p.ip, "10.1.0.5");
         assert_eq!(p.pod_name, "reviews-v1-abc");
         assert_eq!(p.namespace, "default");
+    }
+
+    #[test]
+    fn pod_name_may_contain_dots() {
+        let p = ProxyId::parse("sidecar~10.1.0.5~a.b.ns~ns.svc.cluster.local").unwrap();
+        assert_eq!(p.pod_name, "a.b");
+        assert_eq!(p.namespace, "ns");
     }
 
     #[test]

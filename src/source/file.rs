@@ -4,12 +4,19 @@
 //! Each file is parsed on its own and its result kept. A file is re-read when its size or
 //! modification time changes, or while its modification time is recent (a rewrite within the
 //! clock's resolution would otherwise go unseen); its content hash decides whether it really
-//! changed. When a file parses with problems, the objects it still yields replace their old
-//! versions, and objects of its last good state that it no longer yields are kept (they may
-//! sit in the broken part), so a bad edit never drops config that was valid. A deleted file
-//! removes its objects. Writers should replace files atomically (write a temporary file,
-//! then rename it over the target): a file caught half-written reads as that half. Temporary
-//! names starting with `.` or without a `.yaml`/`.yml`/`.json` ending are never read.
+//! changed. The first load takes every file as found. After that, a changed or new file is
+//! taken only once two consecutive polls saw the same stamp and hash, i.e. it held still for
+//! one poll interval: a file written in place (`kubectl get -o yaml > f.yaml`, an editor
+//! saving over it) may be caught cut at a document boundary, parse cleanly, and would
+//! otherwise drop the objects of its missing half until the next poll. A writer that stalls
+//! mid-file for longer than a poll interval can still be caught; replacing files atomically
+//! (write a temporary file, then rename it over the target) avoids that. A deleted file
+//! removes its objects at once: a rename-over never makes the path disappear.
+//!
+//! When a file parses with problems, the objects it still yields replace their old versions,
+//! and objects of its last good state that it no longer yields are kept (they may sit in the
+//! broken part), so a bad edit never drops config that was valid. Temporary names starting
+//! with `.` or without a `.yaml`/`.yml`/`.json` ending are never read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,9 +31,11 @@ use super::walk::{list_files, Stamp};
 use super::{InputSet, SourceObject};
 use crate::problem::{Origin, Problem};
 
+/// The message leaves out the cause: it is chained as `source`, and reporters that print
+/// the chain (anyhow, the poll log below) would otherwise show it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("reading directory {path}: {source}")]
+    #[error("reading directory {path}")]
     ReadDir {
         path: PathBuf,
         source: std::io::Error,
@@ -58,6 +67,11 @@ struct FileState {
 struct DirState {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
+    /// Set after the first successful refresh; from then on changes must hold still.
+    loaded: bool,
+    /// Files whose content differs from what was taken, with the stamp and hash the last poll
+    /// saw; taken when the next poll sees the same.
+    pending: BTreeMap<PathBuf, (Stamp, u64)>,
 }
 
 impl DirState {
@@ -65,6 +79,8 @@ impl DirState {
         DirState {
             dir,
             files: BTreeMap::new(),
+            loaded: false,
+            pending: BTreeMap::new(),
         }
     }
 
@@ -75,6 +91,7 @@ impl DirState {
         let present: BTreeSet<&PathBuf> = listed.iter().map(|(p, _)| p).collect();
         let before = self.files.len();
         self.files.retain(|path, _| present.contains(path));
+        self.pending.retain(|path, _| present.contains(path));
         let mut changed = self.files.len() != before;
         for (path, stamp) in &listed {
             let recent = stamp
@@ -82,12 +99,30 @@ impl DirState {
                 .and_then(|m| now.duration_since(m).ok())
                 .is_none_or(|age| age < RECENT);
             let known = self.files.get(path);
-            if known.is_some_and(|f| f.stamp == *stamp && !recent) {
+            if known.is_some_and(|f| f.stamp == *stamp && !recent)
+                && !self.pending.contains_key(path)
+            {
                 continue;
             }
-            let (hash, parsed) = read_file(path);
+            let read = read_file(path);
+            if let Some(file) = self.files.get_mut(path) {
+                if file.hash == read.hash {
+                    // Unchanged, or back to what was taken before a pending change settled.
+                    file.stamp = *stamp;
+                    self.pending.remove(path);
+                    continue;
+                }
+            }
+            let seen = (*stamp, read.hash);
+            if self.loaded && self.pending.get(path) != Some(&seen) {
+                debug!(file = %path.display(), "input file changing; waiting for it to hold still");
+                self.pending.insert(path.clone(), seen);
+                continue;
+            }
+            self.pending.remove(path);
+            let hash = read.hash;
+            let parsed = read.parse(path);
             match self.files.get_mut(path) {
-                Some(file) if file.hash == hash => file.stamp = *stamp,
                 Some(file) => {
                     debug!(file = %path.display(), "input file changed");
                     file.objects = merge(std::mem::take(&mut file.objects), &parsed);
@@ -109,6 +144,7 @@ impl DirState {
                 }
             }
         }
+        self.loaded = true;
         Ok(changed)
     }
 
@@ -122,30 +158,45 @@ impl DirState {
     }
 }
 
-/// Reads and parses one file; an unreadable file is a problem with no objects.
-fn read_file(path: &Path) -> (u64, Parsed) {
-    let problem = |reason: String| Parsed {
-        objects: Vec::new(),
-        problems: vec![Problem {
-            origin: Origin {
-                file: path.to_path_buf(),
-                ..Origin::default()
-            },
-            object: None,
-            field: None,
-            reason,
-        }],
-    };
+/// A file's content as read: its hash, and its text or why there is none.
+struct FileRead {
+    hash: u64,
+    text: Result<String, String>,
+}
+
+fn read_file(path: &Path) -> FileRead {
     match std::fs::read(path) {
-        Ok(bytes) => {
-            let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
-            match std::str::from_utf8(&bytes) {
-                Ok(text) => (hash, parse_file(path, text)),
-                Err(e) => (hash, problem(format!("not utf-8 text: {e}"))),
-            }
-        }
+        Ok(bytes) => FileRead {
+            hash: xxhash_rust::xxh3::xxh3_64(&bytes),
+            text: String::from_utf8(bytes)
+                .map_err(|e| format!("not utf-8 text: {}", e.utf8_error())),
+        },
         // A hash no content has, so the next successful read counts as a change.
-        Err(e) => (0, problem(format!("cannot read file: {e}"))),
+        Err(e) => FileRead {
+            hash: 0,
+            text: Err(format!("cannot read file: {e}")),
+        },
+    }
+}
+
+impl FileRead {
+    /// Parses the text; an unreadable file is a problem with no objects.
+    fn parse(self, path: &Path) -> Parsed {
+        match self.text {
+            Ok(text) => parse_file(path, &text),
+            Err(reason) => Parsed {
+                objects: Vec::new(),
+                problems: vec![Problem {
+                    origin: Origin {
+                        file: path.to_path_buf(),
+                        ..Origin::default()
+                    },
+                    object: None,
+                    field: None,
+                    reason,
+                }],
+            },
+        }
     }
 }
 
@@ -201,9 +252,9 @@ impl FileSource {
                     }
                     // Keep serving what was loaded; the directory may come back.
                     Err(error) => {
-                        let text = error.to_string();
+                        let text = error_chain(&error);
                         if last_error.as_ref() != Some(&text) {
-                            warn!(%error, "cannot read the config directory; keeping the last input");
+                            warn!(error = %text, "cannot read the config directory; keeping the last input");
                             last_error = Some(text);
                         }
                     }
@@ -216,6 +267,18 @@ impl FileSource {
         });
         rx
     }
+}
+
+/// An error with its causes, `outer: inner: ...`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 fn publish(tx: &watch::Sender<Option<Arc<InputSet>>>, set: InputSet) {

@@ -7,9 +7,13 @@ use tracing::debug;
 
 use super::names::{is_tcp, object_key, port};
 use super::{invalid, Invalid};
-use crate::mesh::model::{Service, ServicePort, TargetPort, DEFAULT_DOMAIN_SUFFIX};
+use crate::mesh::model::{
+    MeshModel, ObjectKey, Service, ServicePort, TargetPort, DEFAULT_DOMAIN_SUFFIX,
+};
 use crate::mesh::protocol::Protocol;
+use crate::problem::{Origin, Problem};
 use crate::source::objects::{self, IntOrString};
+use crate::source::{KubeObject, SourceObject};
 
 /// A checked service, or `None` for kinds of service meshd does not serve (ExternalName).
 pub fn check(svc: &objects::Service) -> Result<Option<Service>, Invalid> {
@@ -53,6 +57,49 @@ fn cluster_ip(spec: &objects::ServiceSpec) -> Result<Option<String>, Invalid> {
     match spec.cluster_ip.as_deref() {
         Some(ip) if !ip.is_empty() => check(ip, "spec.clusterIP".to_string()),
         _ => Ok(first),
+    }
+}
+
+/// Reports every accepted service whose ClusterIP an earlier one (in input order) already
+/// has. Kubernetes never assigns one IP twice, so this is a config error; both services are
+/// kept, but traffic addressed to the IP can reach only one of them.
+pub fn report_shared_cluster_ips(
+    sources: &[&SourceObject],
+    model: &MeshModel,
+    problems: &mut Vec<Problem>,
+) {
+    let mut owners: BTreeMap<&str, (&ObjectKey, &Origin)> = BTreeMap::new();
+    for source in sources {
+        let KubeObject::Service(svc) = &source.object else {
+            continue;
+        };
+        let Ok(key) = object_key(&svc.metadata, true) else {
+            continue;
+        };
+        // The model's version: the last valid one when this one was rejected.
+        let Some(service) = model.services.get(&key) else {
+            continue;
+        };
+        let Some(ip) = service.cluster_ip.as_deref() else {
+            continue;
+        };
+        match owners.get(ip) {
+            Some((other, origin)) => {
+                debug!(service = %key, %ip, other = %other, "clusterIP shared by two services");
+                problems.push(Problem {
+                    origin: source.origin.clone(),
+                    object: Some(source.object.object_ref()),
+                    field: Some("spec.clusterIP".to_string()),
+                    reason: format!(
+                        "clusterIP {ip} is also the clusterIP of service {other} (at {origin}); \
+                         traffic to it reaches only one of them"
+                    ),
+                });
+            }
+            None => {
+                owners.insert(ip, (&service.key, &source.origin));
+            }
+        }
     }
 }
 

@@ -368,3 +368,28 @@ fn model_builder_keeps_the_last_valid_version_of_an_object() {
     // The stateless builder rejects without memory.
     assert_eq!(port_of(&build_model(&input(&svc(70000, "a"))), "a"), None);
 }
+
+#[test]
+fn services_sharing_a_cluster_ip_are_kept_and_the_later_reported() {
+    let svc = |name: &str, ip: &str| {
+        format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: ns\nspec:\n  clusterIP: {ip}\n  ports:\n  - port: 80\n---\n")
+    };
+    // Input order, not name order, decides which one is reported.
+    let built = build(&format!(
+        "{}{}{}",
+        svc("zeta", "10.96.0.7"),
+        svc("alpha", "10.96.0.7"),
+        svc("other", "10.96.0.8")
+    ));
+    assert_eq!(built.model.services.len(), 3);
+    for name in ["zeta", "alpha"] {
+        let ip = built.model.services[&key("ns", name)].cluster_ip.as_deref();
+        assert_eq!(ip, Some("10.96.0.7"));
+    }
+    assert_eq!(built.problems.len(), 1, "{:?}", built.problems);
+    let problem = &built.problems[0];
+    assert_eq!(problem.object.as_ref().unwrap().name, "alpha");
+    assert_eq!(problem.field.as_deref(), Some("spec.clusterIP"));
+    assert!(problem.reason.contains("ns/zeta"), "{}", problem.reason);
+    assert_eq!(problem.origin.document, 1);
+}

@@ -2,6 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::source::objects::IntOrString;
+use crate::source::KubeObject;
 
 fn parse(name: &str, text: &str) -> Parsed {
     parse_file(Path::new(name), text)
