@@ -36,8 +36,7 @@ pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
 
 pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
     let proxy = ProxyId::parse(&args.node_id)?;
-    let input = load_dir(&args.config_dir)
-        .with_context(|| format!("reading {}", args.config_dir.display()))?;
+    let input = load_dir(&args.config_dir)?;
     let built = build_model(&input);
     for problem in input.problems.iter().chain(&built.problems) {
         eprintln!("warning: {problem}");
@@ -70,7 +69,7 @@ pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let input = load_dir(&args.dir).with_context(|| format!("reading {}", args.dir.display()))?;
+    let input = load_dir(&args.dir)?;
     let built = build_model(&input);
     let mut problems: Vec<_> = input.problems.iter().chain(&built.problems).collect();
     problems.sort();

@@ -23,15 +23,17 @@ pub fn pool() -> &'static DescriptorPool {
 pub enum JsonError {
     #[error("unknown message type {0}")]
     UnknownType(String),
-    #[error("decoding {type_name}: {source}")]
+    // The cause is part of the message (and deliberately not a `source`), so it reads
+    // well both alone and inside an error chain.
+    #[error("decoding {type_name}: {cause}")]
     Decode {
         type_name: String,
-        source: prost::DecodeError,
+        cause: prost::DecodeError,
     },
-    #[error("encoding {type_name} as json: {source}")]
+    #[error("encoding {type_name} as json: {cause}")]
     Encode {
         type_name: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -46,18 +48,17 @@ pub fn any_to_json(type_url: &str, bytes: &[u8]) -> Result<serde_json::Value, Js
     let descriptor = pool()
         .get_message_by_name(type_name)
         .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
-    let message =
-        DynamicMessage::decode(descriptor, bytes).map_err(|source| JsonError::Decode {
-            type_name: type_name.to_string(),
-            source,
-        })?;
+    let message = DynamicMessage::decode(descriptor, bytes).map_err(|cause| JsonError::Decode {
+        type_name: type_name.to_string(),
+        cause,
+    })?;
     let options = SerializeOptions::new().skip_default_fields(true);
     let mut serializer = serde_json::Serializer::new(Vec::new());
     message
         .serialize_with_options(&mut serializer, &options)
-        .map_err(|source| JsonError::Encode {
+        .map_err(|cause| JsonError::Encode {
             type_name: type_name.to_string(),
-            source,
+            cause,
         })?;
     let body: serde_json::Value =
         serde_json::from_slice(&serializer.into_inner()).expect("serializer wrote json");
