@@ -59,6 +59,12 @@ fn sotw_bootstrap_is_valid() {
     let yaml = validate(&["--xds-address", "meshd.istio-system.svc:15010"]);
     assert!(yaml.contains("apiType: GRPC"), "{yaml}");
     assert!(yaml.contains("STRICT_DNS"), "{yaml}");
+    // CDS and LDS wait for meshd without a deadline, so Envoy is not ready without config.
+    assert_eq!(yaml.matches("initialFetchTimeout: 0s").count(), 2, "{yaml}");
+    assert!(yaml.contains("SERVICE_ACCOUNT: default"), "{yaml}");
+    assert!(yaml.contains("name: meshd_readiness_15021"), "{yaml}");
+    assert!(yaml.contains("name: meshd_prometheus_15090"), "{yaml}");
+    assert!(!yaml.contains("0.0.0.0_150"), "{yaml}");
 }
 
 #[test]

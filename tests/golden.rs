@@ -5,8 +5,11 @@
 //!
 //! Every golden set is also loaded by the real Envoy (`envoy --mode validate`): a bootstrap
 //! holds the clusters, STATIC copies of the EDS clusters carrying the endpoints, the
-//! listeners, and one dummy listener per route config with the config inline. Envoy is
-//! found through `MESHD_ENVOY` or `PATH`; without it the test fails.
+//! listeners, and one dummy listener per route config with the config inline. The static
+//! listeners of meshd's own sidecar bootstrap (readiness 15021, Prometheus 15090) are loaded
+//! alongside. Envoy's validate mode accepts two listeners of one name (at run time it keeps
+//! the static one and drops the dynamic one without a word), so names are compared here.
+//! Envoy is found through `MESHD_ENVOY` or `PATH`; without it the test fails.
 
 mod common;
 
@@ -21,6 +24,7 @@ use meshd::mesh::{
     TargetPort, Workload,
 };
 use meshd::source::file::load_dir;
+use meshd::translate::bootstrap::{render_bootstrap, BootstrapOptions};
 use meshd::translate::Translator;
 use meshd::xds::json::resource_to_json;
 use meshd::xds::type_url;
@@ -156,13 +160,41 @@ fn route_listener(route: &Value, port: usize) -> Value {
     })
 }
 
+/// The static listeners and their clusters (all but `xds-grpc`) of the bootstrap
+/// `meshd bootstrap` gives the sidecar `node_id`.
+fn sidecar_static_resources(node_id: &str) -> (Vec<Value>, Vec<Value>) {
+    let options = BootstrapOptions {
+        node_id: node_id.to_string(),
+        xds_address: "127.0.0.1:15010".into(),
+        delta: false,
+        admin_port: 15000,
+        labels: BTreeMap::new(),
+        service_account: None,
+        workload_name: None,
+        cluster_id: "Kubernetes".into(),
+    };
+    let bootstrap = render_bootstrap(&options).expect("golden node ids make a bootstrap");
+    let statics = &bootstrap["staticResources"];
+    let clusters = statics["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] != "xds-grpc")
+        .cloned()
+        .collect();
+    (clusters, statics["listeners"].as_array().unwrap().clone())
+}
+
 /// A bootstrap that makes Envoy load every resource of one golden set.
 fn validation_bootstrap(node_id: &str, set: &GoldenSet) -> Value {
+    let (static_clusters, static_listeners) = sidecar_static_resources(node_id);
     let mut clusters: Vec<Value> = set["clusters"].iter().cloned().map(without_type).collect();
     // The EDS clusters keep their ADS eds_config, which needs an ADS config source.
     clusters.push(xds_cluster());
     clusters.extend(set["endpoints"].iter().map(|cla| static_copy(set, cla)));
+    clusters.extend(static_clusters);
     let mut listeners: Vec<Value> = set["listeners"].iter().cloned().map(without_type).collect();
+    listeners.extend(static_listeners);
     listeners.extend(
         set["routes"]
             .iter()
@@ -224,6 +256,18 @@ fn run_case(case: &str, model: MeshModel, proxies: &[(&str, &str)]) {
         for (key, items) in &set {
             let text = serde_json::to_string_pretty(&Value::Array(items.clone())).unwrap() + "\n";
             problems.extend(check_file(&dir.join(format!("{key}.json")), &text, update));
+        }
+        let (_, static_listeners) = sidecar_static_resources(node_id);
+        for listener in &set["listeners"] {
+            if static_listeners
+                .iter()
+                .any(|s| s["name"] == listener["name"])
+            {
+                problems.push(format!(
+                    "{case}/{proxy}: listener {} has the name of a bootstrap listener",
+                    listener["name"]
+                ));
+            }
         }
         let bootstrap = validation_bootstrap(node_id, &set);
         if let Err(e) = envoy_validate(&envoy, &bootstrap, &format!("{case}/{proxy}")) {
@@ -321,8 +365,9 @@ fn endpoints(ips: &[&str], port: u16) -> Arc<PortEndpoints> {
     })
 }
 
-/// What bookinfo lacks: gRPC (HTTP/2 upstream), a headless TCP service, and a TCP service
-/// sharing its port number with an HTTP service.
+/// What bookinfo lacks: gRPC (HTTP/2 upstream), a headless TCP service, a TCP service
+/// sharing its port number with an HTTP service, an HTTP service on the sidecar's readiness
+/// port 15021 (as every istio-ingressgateway has) and a TCP service on its Prometheus port.
 fn synthetic_model() -> MeshModel {
     let mut model = MeshModel::default();
     for s in [
@@ -350,6 +395,18 @@ fn synthetic_model() -> MeshModel {
             None,
             port("tcp-redis", 6379, Protocol::Tcp),
         ),
+        service(
+            "apps",
+            "gateway",
+            Some("10.96.5.4"),
+            port("http-status", 15021, Protocol::Http),
+        ),
+        service(
+            "apps",
+            "stats",
+            Some("10.96.5.5"),
+            port("tcp-metrics", 15090, Protocol::Tcp),
+        ),
     ] {
         model.namespaces.insert(s.key.namespace.clone());
         model.services.insert(s.key.clone(), s);
@@ -359,6 +416,8 @@ fn synthetic_model() -> MeshModel {
         ("api", 7070, &["10.244.5.20", "10.244.5.21"][..]),
         ("legacy", 8080, &["10.244.5.30"][..]),
         ("cache", 6379, &["10.244.5.40", "10.244.5.41"][..]),
+        ("gateway", 15021, &["10.244.5.50"][..]),
+        ("stats", 15090, &["10.244.5.60"][..]),
     ] {
         model
             .endpoints

@@ -2,12 +2,17 @@
 //! Istio's sidecar bootstrap: node id and Istio node metadata, ADS (SotW or Delta) to the
 //! static `xds-grpc` cluster over HTTP/2, admin on localhost, a readiness listener on 15021
 //! and a Prometheus stats listener on 15090, both served from the admin interface.
+//!
+//! As in Istio, CDS and LDS wait for meshd without a deadline (`initial_fetch_timeout: 0s`):
+//! Envoy's default 15 s would let it finish initialising, and report ready, with no mesh
+//! configuration when meshd is unreachable at start.
 
 use std::collections::{BTreeMap, HashMap};
 
 use envoy_types::pb::envoy::config::bootstrap::v3::{
     bootstrap::{DynamicResources, StaticResources},
-    Admin, Bootstrap,
+    runtime_layer::{AdminLayer, LayerSpecifier},
+    Admin, Bootstrap, LayeredRuntime, RuntimeLayer,
 };
 use envoy_types::pb::envoy::config::cluster::v3::{
     cluster::{ClusterDiscoveryType, DiscoveryType},
@@ -15,7 +20,7 @@ use envoy_types::pb::envoy::config::cluster::v3::{
 };
 use envoy_types::pb::envoy::config::core::v3::{
     api_config_source::ApiType, grpc_service::EnvoyGrpc, grpc_service::TargetSpecifier,
-    ApiConfigSource, ApiVersion, GrpcService, Node, TcpKeepalive,
+    ApiConfigSource, ApiVersion, ConfigSource, GrpcService, Node, TcpKeepalive,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
     lb_endpoint::HostIdentifier, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
@@ -35,9 +40,18 @@ use crate::mesh::ProxyId;
 use crate::xds::json::{message_to_json, JsonError};
 
 /// Istio's port for the sidecar health listener.
-pub const READINESS_PORT: u16 = 15021;
+pub const READINESS_PORT: u16 = naming::READINESS_PORT;
 /// Istio's port for the sidecar Prometheus listener.
-pub const PROMETHEUS_PORT: u16 = 15090;
+pub const PROMETHEUS_PORT: u16 = naming::PROMETHEUS_PORT;
+/// Envoy's limit on downstream connections across all listeners. Istio sets this large
+/// value so the limit exists (Envoy warns without one) but never bites.
+pub const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS: f64 = 2_147_483_647.0;
+/// The runtime key of that limit.
+const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS_KEY: &str = "overload.global_downstream_max_connections";
+/// Service account reported when none is given (Kubernetes' own default).
+const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+/// Labels that name the application, most specific first (Istio's canonical-name order).
+const APP_LABELS: [&str; 2] = ["app.kubernetes.io/name", "app"];
 /// What meshd reports as `ISTIO_VERSION`.
 pub const PROXY_VERSION: &str = concat!("meshd-", env!("CARGO_PKG_VERSION"));
 
@@ -132,13 +146,20 @@ fn node(options: &BootstrapOptions, proxy: &ProxyId) -> Node {
         ("INTERCEPTION_MODE".to_string(), string("REDIRECT")),
         ("ISTIO_VERSION".to_string(), string(PROXY_VERSION)),
     ]);
-    if let Some(sa) = &options.service_account {
-        fields.insert("SERVICE_ACCOUNT".to_string(), string(sa));
-    }
+    let service_account = options
+        .service_account
+        .as_deref()
+        .unwrap_or(DEFAULT_SERVICE_ACCOUNT);
+    fields.insert("SERVICE_ACCOUNT".to_string(), string(service_account));
+    // Istio's service-cluster convention: `<app>.<namespace>`, the workload standing in for
+    // the app when no label names it.
+    let app = APP_LABELS
+        .iter()
+        .find_map(|l| options.labels.get(*l).filter(|v| !v.is_empty()))
+        .unwrap_or(&workload);
     Node {
         id: options.node_id.clone(),
-        // Istio's service-cluster convention: `<workload>.<namespace>`.
-        cluster: format!("{workload}.{}", proxy.namespace),
+        cluster: format!("{app}.{}", proxy.namespace),
         metadata: Some(Struct { fields }),
         ..Default::default()
     }
@@ -236,6 +257,42 @@ fn admin_listener(name: &str, port: u16, route: Route) -> Listener {
     }
 }
 
+/// CDS and LDS over ADS, waiting for meshd however long it takes (see the module docs).
+fn dynamic_config_source() -> ConfigSource {
+    ConfigSource {
+        initial_fetch_timeout: Some(Duration {
+            seconds: 0,
+            nanos: 0,
+        }),
+        ..ads_config_source()
+    }
+}
+
+/// A static layer with the connection limit, then the admin layer (so `/runtime_modify`
+/// keeps working, as with Envoy's default runtime).
+fn layered_runtime() -> LayeredRuntime {
+    let limit = Value {
+        kind: Some(Kind::NumberValue(GLOBAL_DOWNSTREAM_MAX_CONNECTIONS)),
+    };
+    LayeredRuntime {
+        layers: vec![
+            RuntimeLayer {
+                name: "global config".to_string(),
+                layer_specifier: Some(LayerSpecifier::StaticLayer(Struct {
+                    fields: HashMap::from([(
+                        GLOBAL_DOWNSTREAM_MAX_CONNECTIONS_KEY.to_string(),
+                        limit,
+                    )]),
+                })),
+            },
+            RuntimeLayer {
+                name: "admin".to_string(),
+                layer_specifier: Some(LayerSpecifier::AdminLayer(AdminLayer {})),
+            },
+        ],
+    }
+}
+
 /// The bootstrap as a proto message.
 pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError> {
     let proxy = ProxyId::parse(&options.node_id)?;
@@ -267,8 +324,8 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
         node: Some(node(options, &proxy)),
         dynamic_resources: Some(DynamicResources {
             ads_config: Some(ads),
-            cds_config: Some(ads_config_source()),
-            lds_config: Some(ads_config_source()),
+            cds_config: Some(dynamic_config_source()),
+            lds_config: Some(dynamic_config_source()),
             ..Default::default()
         }),
         static_resources: Some(StaticResources {
@@ -290,13 +347,14 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
                 ),
             ],
             listeners: vec![
+                // Named so that no dynamic listener (`0.0.0.0_<port>`) can take the name.
                 admin_listener(
-                    &format!("{}_{READINESS_PORT}", naming::WILDCARD_ADDRESS),
+                    &naming::readiness_listener(),
                     READINESS_PORT,
                     admin_route("readiness", "/healthz/ready", READINESS_CLUSTER, "/ready"),
                 ),
                 admin_listener(
-                    &format!("{}_{PROMETHEUS_PORT}", naming::WILDCARD_ADDRESS),
+                    &naming::prometheus_listener(),
                     PROMETHEUS_PORT,
                     admin_route("prometheus", "/stats/prometheus", PROMETHEUS_CLUSTER, ""),
                 ),
@@ -307,6 +365,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
             address: Some(socket_address(local, options.admin_port)),
             ..Default::default()
         }),
+        layered_runtime: Some(layered_runtime()),
         ..Default::default()
     })
 }

@@ -8,22 +8,30 @@
 //! plus the `-s 127.0.0.6 -o lo -j RETURN` rule) that connection is not redirected again.
 //! ORIGINAL_DST also makes the cluster independent of the workload's IP, so proxies with
 //! the same inbound ports share the encoded clusters.
+//!
+//! Every cluster that carries traffic gets Istio's never-tripping circuit breakers, and
+//! `PassthroughCluster` speaks upstream the HTTP version the client spoke.
 
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
+    circuit_breakers::Thresholds,
     cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig, LbPolicy},
-    Cluster,
+    CircuitBreakers, Cluster,
 };
-use envoy_types::pb::envoy::config::core::v3::{BindConfig, Http2ProtocolOptions};
+use envoy_types::pb::envoy::config::core::v3::{
+    BindConfig, Http1ProtocolOptions, Http2ProtocolOptions,
+    HttpProtocolOptions as CommonHttpProtocolOptions, RoutingPriority,
+};
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     http_protocol_options::{
         explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions,
+        UseDownstreamHttpConfig,
     },
     HttpProtocolOptions,
 };
-use envoy_types::pb::google::protobuf::{Any, Duration};
+use envoy_types::pb::google::protobuf::{Any, Duration, UInt32Value};
 
 use super::filter::{any, hcm::ads_config_source};
 use super::naming;
@@ -52,8 +60,54 @@ pub fn http2_protocol_options() -> HashMap<String, Any> {
     HashMap::from([(HTTP_PROTOCOL_OPTIONS_KEY.to_string(), any(&options))])
 }
 
+/// Idle timeout of upstream connections from `PassthroughCluster` (Istio's value).
+pub const PASSTHROUGH_IDLE_TIMEOUT_SECS: i64 = 300;
+
+/// Protocol options of `PassthroughCluster`: speak upstream whatever the client spoke, so
+/// h2c and gRPC to hosts outside the mesh stay HTTP/2 instead of falling back to HTTP/1.1.
+pub fn passthrough_protocol_options() -> HashMap<String, Any> {
+    let options = HttpProtocolOptions {
+        common_http_protocol_options: Some(CommonHttpProtocolOptions {
+            idle_timeout: Some(Duration {
+                seconds: PASSTHROUGH_IDLE_TIMEOUT_SECS,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }),
+        upstream_protocol_options: Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(
+            UseDownstreamHttpConfig {
+                http_protocol_options: Some(Http1ProtocolOptions::default()),
+                http2_protocol_options: Some(Http2ProtocolOptions::default()),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    HashMap::from([(HTTP_PROTOCOL_OPTIONS_KEY.to_string(), any(&options))])
+}
+
+/// Circuit breakers that never trip, as Istio sets them on every cluster without a
+/// DestinationRule limit. Envoy's own defaults (1024 connections, pending and active
+/// requests, 3 concurrent retries) would answer 503 under load where Istio does not.
+pub fn unlimited_circuit_breakers() -> CircuitBreakers {
+    let max = || Some(UInt32Value { value: u32::MAX });
+    CircuitBreakers {
+        thresholds: vec![Thresholds {
+            priority: RoutingPriority::Default as i32,
+            max_connections: max(),
+            max_pending_requests: max(),
+            max_requests: max(),
+            max_retries: max(),
+            track_remaining: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 fn base(name: String, kind: DiscoveryType, lb: LbPolicy) -> Cluster {
     Cluster {
+        circuit_breakers: Some(unlimited_circuit_breakers()),
         name,
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(kind as i32)),
         lb_policy: lb as i32,
@@ -120,11 +174,14 @@ pub fn inbound_cluster(target_port: u16, protocol: Protocol) -> Cluster {
 
 /// Outbound traffic to destinations meshd does not know: forwarded as dialled.
 pub fn passthrough_cluster() -> Cluster {
-    base(
-        naming::PASSTHROUGH_CLUSTER.to_string(),
-        DiscoveryType::OriginalDst,
-        LbPolicy::ClusterProvided,
-    )
+    Cluster {
+        typed_extension_protocol_options: passthrough_protocol_options(),
+        ..base(
+            naming::PASSTHROUGH_CLUSTER.to_string(),
+            DiscoveryType::OriginalDst,
+            LbPolicy::ClusterProvided,
+        )
+    }
 }
 
 /// Inbound traffic to ports no service declares: delivered to the app as dialled.
@@ -149,6 +206,8 @@ pub fn blackhole_cluster() -> Cluster {
         cluster_name: naming::BLACKHOLE_CLUSTER.to_string(),
         ..Default::default()
     });
+    // Nothing is ever sent, so there is nothing to limit (Istio sets none either).
+    cluster.circuit_breakers = None;
     cluster
 }
 
@@ -159,4 +218,82 @@ pub fn fixed_clusters() -> Vec<Cluster> {
         inbound_passthrough_cluster(),
         passthrough_cluster(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::{ObjectKey, TargetPort};
+    use prost::Message;
+
+    fn service(cluster_ip: Option<&str>) -> (Service, ServicePort) {
+        let port = ServicePort {
+            name: "grpc".into(),
+            port: 7070,
+            target_port: TargetPort::Number(7070),
+            protocol: Protocol::Grpc,
+        };
+        let service = Service {
+            key: ObjectKey {
+                namespace: "shop".into(),
+                name: "api".into(),
+            },
+            hostname: "api.shop.svc.cluster.local".into(),
+            cluster_ip: cluster_ip.map(str::to_string),
+            ports: vec![port.clone()],
+            selector: None,
+            labels: Default::default(),
+        };
+        (service, port)
+    }
+
+    #[test]
+    fn every_cluster_but_blackhole_has_unlimited_circuit_breakers() {
+        let (vip, port) = service(Some("10.96.1.21"));
+        let (headless, _) = service(None);
+        let clusters = [
+            outbound_cluster(&vip, &port),
+            outbound_cluster(&headless, &port),
+            inbound_cluster(9080, Protocol::Http),
+            inbound_cluster(7070, Protocol::Grpc),
+            passthrough_cluster(),
+            inbound_passthrough_cluster(),
+        ];
+        for c in clusters {
+            let breakers = c.circuit_breakers.as_ref().expect(&c.name);
+            assert_eq!(breakers.thresholds.len(), 1, "{}", c.name);
+            let t = &breakers.thresholds[0];
+            assert_eq!(t.priority, RoutingPriority::Default as i32);
+            for limit in [
+                t.max_connections,
+                t.max_pending_requests,
+                t.max_requests,
+                t.max_retries,
+            ] {
+                assert_eq!(limit, Some(UInt32Value { value: u32::MAX }), "{}", c.name);
+            }
+            assert!(t.track_remaining, "{}", c.name);
+        }
+        assert!(blackhole_cluster().circuit_breakers.is_none());
+    }
+
+    #[test]
+    fn passthrough_follows_the_downstream_protocol() {
+        let c = passthrough_cluster();
+        let any = &c.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS_KEY];
+        let options = HttpProtocolOptions::decode(&any.value[..]).unwrap();
+        let Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(config)) =
+            options.upstream_protocol_options
+        else {
+            panic!("expected use_downstream_protocol_config");
+        };
+        assert!(config.http_protocol_options.is_some());
+        assert!(config.http2_protocol_options.is_some());
+        let idle = options.common_http_protocol_options.unwrap().idle_timeout;
+        assert_eq!(idle.unwrap().seconds, PASSTHROUGH_IDLE_TIMEOUT_SECS);
+        // The inbound side delivers to the app as dialled, without HTTP options.
+        assert!(inbound_passthrough_cluster()
+            .typed_extension_protocol_options
+            .is_empty());
+    }
 }

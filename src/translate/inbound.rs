@@ -27,12 +27,10 @@ pub fn inbound_ports(model: &MeshModel, workload: &Workload) -> InboundPorts {
                     None => continue,
                 },
             };
-            // The capture ports have their own blackhole chains; a second chain matching
-            // the same port would make Envoy reject the listener.
-            if target == 0
-                || target == naming::INBOUND_CAPTURE_PORT
-                || target == naming::OUTBOUND_CAPTURE_PORT
-            {
+            // The sidecar's own ports: 15006 has its blackhole chain (a second chain on it
+            // would make Envoy reject the listener) and the others are Envoy's or the
+            // agent's, not the application's.
+            if target == 0 || naming::is_proxy_port(target) {
                 continue;
             }
             ports

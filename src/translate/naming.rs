@@ -7,6 +7,30 @@ pub const VIRTUAL_OUTBOUND: &str = "virtualOutbound";
 pub const VIRTUAL_INBOUND: &str = "virtualInbound";
 pub const OUTBOUND_CAPTURE_PORT: u16 = 15001;
 pub const INBOUND_CAPTURE_PORT: u16 = 15006;
+/// Envoy's admin interface (localhost only).
+pub const ADMIN_PORT: u16 = 15000;
+/// The pilot-agent status port in Istio; kept free so pods move between meshes unchanged.
+pub const AGENT_STATUS_PORT: u16 = 15020;
+/// The bootstrap's static readiness listener.
+pub const READINESS_PORT: u16 = 15021;
+/// The bootstrap's static Prometheus listener.
+pub const PROMETHEUS_PORT: u16 = 15090;
+
+/// Ports the sidecar itself owns. meshd builds no per-port listener, route config, inbound
+/// chain or inbound cluster for them: a dynamic `0.0.0.0_15021` would share its name with
+/// the bootstrap's static listener, and Envoy would keep the static one while the route
+/// config it names never gets requested.
+pub fn is_proxy_port(port: u16) -> bool {
+    matches!(
+        port,
+        ADMIN_PORT
+            | OUTBOUND_CAPTURE_PORT
+            | INBOUND_CAPTURE_PORT
+            | AGENT_STATUS_PORT
+            | READINESS_PORT
+            | PROMETHEUS_PORT
+    )
+}
 
 pub const PASSTHROUGH_CLUSTER: &str = "PassthroughCluster";
 pub const INBOUND_PASSTHROUGH_CLUSTER: &str = "InboundPassthroughCluster";
@@ -24,6 +48,16 @@ pub const PASSTHROUGH_CHAIN: &str = "PassthroughFilterChain";
 /// iptables can tell Envoy's inbound leg (source 127.0.0.6 on `lo`) from the application's
 /// own traffic and leave it alone.
 pub const INBOUND_BIND_ADDRESS: &str = "127.0.0.6";
+
+/// The bootstrap's static listeners. Istio leaves them unnamed (Envoy then makes up a
+/// name); meshd names them, with a prefix no dynamic listener name can have.
+pub fn readiness_listener() -> String {
+    format!("meshd_readiness_{READINESS_PORT}")
+}
+
+pub fn prometheus_listener() -> String {
+    format!("meshd_prometheus_{PROMETHEUS_PORT}")
+}
 
 /// Static cluster in the bootstrap that points at meshd.
 pub const XDS_CLUSTER: &str = "xds-grpc";

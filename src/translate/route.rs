@@ -113,11 +113,16 @@ fn allow_any_virtual_host() -> VirtualHost {
     }
 }
 
-/// HTTP port numbers of the mesh, each with its services sorted by hostname.
+/// HTTP port numbers of the mesh, each with its services sorted by hostname. The proxy's
+/// own ports (`naming::is_proxy_port`) get neither a route config nor a listener.
 pub fn http_ports(model: &MeshModel) -> BTreeMap<u16, Vec<&Service>> {
     let mut ports: BTreeMap<u16, Vec<&Service>> = BTreeMap::new();
     for service in model.services.values() {
-        for port in service.ports.iter().filter(|p| p.protocol.is_http()) {
+        for port in service
+            .ports
+            .iter()
+            .filter(|p| p.protocol.is_http() && !naming::is_proxy_port(p.port))
+        {
             ports.entry(port.port).or_default().push(service);
         }
     }

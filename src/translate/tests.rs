@@ -13,6 +13,8 @@ use crate::mesh::{
     Endpoint, ObjectKey, PortEndpoints, Protocol, Service, ServicePort, TargetPort, Workload,
 };
 
+mod proxy_ports;
+
 fn key(ns: &str, name: &str) -> ObjectKey {
     ObjectKey {
         namespace: ns.into(),

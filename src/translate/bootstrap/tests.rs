@@ -73,3 +73,65 @@ fn rejects_bad_node_id() {
         Err(BootstrapError::NodeId(_))
     ));
 }
+
+#[test]
+fn cds_and_lds_wait_for_meshd() {
+    let json = render_bootstrap(&options("meshd:15010")).unwrap();
+    for source in ["cdsConfig", "ldsConfig"] {
+        assert_eq!(
+            json["dynamicResources"][source]["initialFetchTimeout"], "0s",
+            "{source}"
+        );
+        assert!(json["dynamicResources"][source]["ads"].is_object());
+    }
+}
+
+#[test]
+fn service_account_and_cluster_defaults() {
+    let json = render_bootstrap(&options("meshd:15010")).unwrap();
+    assert_eq!(
+        json["node"]["metadata"]["SERVICE_ACCOUNT"],
+        "bookinfo-productpage"
+    );
+    // `app` names the service cluster.
+    assert_eq!(json["node"]["cluster"], "productpage.default");
+
+    let mut o = options("meshd:15010");
+    o.service_account = None;
+    o.labels = BTreeMap::from([
+        ("app".into(), "ignored".into()),
+        ("app.kubernetes.io/name".into(), "catalog".into()),
+    ]);
+    let json = render_bootstrap(&o).unwrap();
+    assert_eq!(json["node"]["metadata"]["SERVICE_ACCOUNT"], "default");
+    assert_eq!(json["node"]["cluster"], "catalog.default");
+
+    // No app label: the workload (pod name here) stands in.
+    o.labels.clear();
+    let json = render_bootstrap(&o).unwrap();
+    assert_eq!(json["node"]["cluster"], "productpage-v1.default");
+}
+
+#[test]
+fn static_listeners_cannot_collide_with_dynamic_ones() {
+    let b = bootstrap(&options("meshd:15010")).unwrap();
+    let listeners = b.static_resources.unwrap().listeners;
+    let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["meshd_readiness_15021", "meshd_prometheus_15090"]);
+    for name in names {
+        assert!(!name.starts_with(naming::WILDCARD_ADDRESS), "{name}");
+    }
+    assert!(naming::is_proxy_port(READINESS_PORT));
+    assert!(naming::is_proxy_port(PROMETHEUS_PORT));
+}
+
+#[test]
+fn global_connection_limit_in_runtime() {
+    let json = render_bootstrap(&options("meshd:15010")).unwrap();
+    let layers = json["layeredRuntime"]["layers"].as_array().unwrap();
+    assert_eq!(
+        layers[0]["staticLayer"]["overload.global_downstream_max_connections"],
+        GLOBAL_DOWNSTREAM_MAX_CONNECTIONS
+    );
+    assert!(layers[1]["adminLayer"].is_object());
+}

@@ -1,7 +1,8 @@
 //! The outbound side: `virtualOutbound` on 15001 catches redirected connections and hands
 //! each to the listener matching its original destination: `<VIP>_<port>` for TCP service
 //! ports (an exact address match wins over the wildcard, as in Istio), `0.0.0.0_<port>`
-//! for HTTP ports (routes over RDS, config `"<port>"`). Unknown destinations pass through.
+//! for HTTP ports (routes over RDS, config `"<port>"`). Unknown destinations pass through,
+//! and so do HTTP ports the sidecar owns (`naming::is_proxy_port`).
 //! None of these depend on the proxy, so they are built once per model.
 
 use std::collections::BTreeMap;
@@ -15,11 +16,6 @@ use crate::mesh::MeshModel;
 use crate::translate::filter::hcm::{hcm_filter, Routes};
 use crate::translate::naming;
 use crate::translate::route::http_ports;
-
-/// Ports that belong to the capture listeners themselves.
-fn reserved(port: u16) -> bool {
-    port == naming::OUTBOUND_CAPTURE_PORT || port == naming::INBOUND_CAPTURE_PORT
-}
 
 pub fn virtual_outbound() -> Listener {
     Listener {
@@ -77,7 +73,8 @@ pub fn outbound_listeners(model: &MeshModel) -> Vec<Listener> {
     let mut listeners: BTreeMap<String, Listener> = BTreeMap::new();
     let virtual_outbound = virtual_outbound();
     listeners.insert(virtual_outbound.name.clone(), virtual_outbound);
-    for port in http_ports(model).into_keys().filter(|p| !reserved(*p)) {
+    // `http_ports` leaves out the proxy's own ports.
+    for port in http_ports(model).into_keys() {
         let l = http_listener(port);
         listeners.insert(l.name.clone(), l);
     }
@@ -85,7 +82,13 @@ pub fn outbound_listeners(model: &MeshModel) -> Vec<Listener> {
         for port in service
             .ports
             .iter()
-            .filter(|p| !p.protocol.is_http() && !reserved(p.port))
+            // A `<VIP>_<port>` listener cannot collide with the static listeners (other
+            // name, other address, not bound), but the capture ports would loop.
+            .filter(|p| {
+                !p.protocol.is_http()
+                    && p.port != naming::OUTBOUND_CAPTURE_PORT
+                    && p.port != naming::INBOUND_CAPTURE_PORT
+            })
         {
             let cluster = naming::outbound_cluster(port.port, "", &service.hostname);
             // A headless service has no VIP: clients dial the pods, so listen per pod IP.
