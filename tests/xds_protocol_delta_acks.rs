@@ -140,6 +140,10 @@ async fn delta_stale_nonce_ignored() {
         .status
         .render_metrics()
         .contains("pilot_total_xds_rejects{type=\"rds\"} 0\n"));
+    assert_eq!(
+        h.status.syncz_json()[NODE]["routes"]["last_nack"],
+        serde_json::Value::Null
+    );
     d.send(DeltaDiscoveryRequest {
         type_url: ROUTE.into(),
         resource_names_subscribe: vec!["80".into()],
