@@ -192,6 +192,8 @@ async fn delta_secrets_withheld_from_unauthenticated_streams() {
     d.expect_silence().await;
 }
 
+/// "Drop queued responses that no longer match the subscription", for a subscription
+/// change (config churn is `delta_latest_push_wins`).
 #[tokio::test]
 async fn delta_queued_push_follows_unsubscribe() {
     let h = Harness::start().await;

@@ -154,8 +154,15 @@ async fn secrets_withheld_from_unauthenticated_streams() {
     let sds = s.recv().await;
     assert_eq!(sds.type_url, SECRET);
     assert!(sds.resources.is_empty());
+    s.ack(&sds, &["default"]).await;
+    // A new version of the secret is withheld too.
+    h.set(SECRET, vec![res(SECRET, "default", 2)]);
+    h.bump();
+    s.expect_silence().await;
 }
 
+/// "Drop queued responses that no longer match the subscription", for a subscription
+/// change (config churn is `latest_push_wins`).
 #[tokio::test]
 async fn queued_push_follows_narrowed_subscription() {
     let h = Harness::start().await;
