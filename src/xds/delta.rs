@@ -66,7 +66,7 @@ impl StreamProtocol for DeltaState {
         };
         let first = !self.types.contains_key(type_url);
         let t = self.types.entry(type_url).or_default();
-        t.ack_or_nack(conn, type_url, &request);
+        t.ack_or_nack(conn, type_url, &request, first);
 
         // Subscription changes count whatever the nonce: the proxy will not repeat them.
         let changed = !request.resource_names_subscribe.is_empty()
@@ -162,16 +162,26 @@ impl TypeState {
         conn: &Conn,
         type_url: &'static str,
         request: &DeltaDiscoveryRequest,
+        first: bool,
     ) {
         let nonce = &request.response_nonce;
         let rejection = request.error_detail.as_ref().map(|s| s.message.clone());
         let Some(pos) = self.outstanding.iter().position(|s| &s.nonce == nonce) else {
-            if let Some(message) = rejection {
-                // An old rejection carried over a reconnect, or about a response we forgot.
-                debug!(proxy = %conn.proxy, type_url, %nonce, %message, "rejection of an unknown response");
-                self.view.last_nack = Some(message);
-            } else if !nonce.is_empty() {
-                debug!(proxy = %conn.proxy, type_url, %nonce, "request with a stale nonce");
+            match rejection {
+                // The first request of a type repeats the rejection from before a
+                // reconnect: worth showing. Later, it is about a response that is no longer
+                // outstanding (stale): ignored, as SotW does.
+                Some(message) if first => {
+                    debug!(proxy = %conn.proxy, type_url, %nonce, %message, "first request carries an earlier rejection");
+                    self.view.last_nack = Some(message);
+                }
+                Some(message) => {
+                    debug!(proxy = %conn.proxy, type_url, %nonce, %message, "ignoring a rejection with a stale nonce");
+                }
+                None if !nonce.is_empty() => {
+                    debug!(proxy = %conn.proxy, type_url, %nonce, "request with a stale nonce");
+                }
+                None => {}
             }
             return;
         };

@@ -231,6 +231,32 @@ pub fn res(type_url: &'static str, name: &str, rev: u32) -> Arc<Resource> {
     Arc::new(r)
 }
 
+/// A cluster whose encoding is a little over `bytes` long: a response carrying a few of
+/// them fills the client's HTTP/2 stream window, so that the server's responses queue up
+/// behind it until the client reads.
+pub fn big_cluster(name: &str, bytes: usize) -> Arc<Resource> {
+    Arc::new(Resource::encode(
+        name,
+        type_url::CLUSTER,
+        &Cluster {
+            name: name.into(),
+            alt_stat_name: "x".repeat(bytes),
+            ..Default::default()
+        },
+    ))
+}
+
+/// Waits until `cond` holds on the syncz view of `NODE`.
+pub async fn wait_until(status: &XdsStatus, what: &str, cond: impl Fn(&serde_json::Value) -> bool) {
+    let reached = tokio::time::timeout(WAIT, async {
+        while !cond(&status.syncz_json()[NODE]) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "syncz never showed {what}");
+}
+
 /// A SotW client stream.
 pub struct Sotw {
     tx: mpsc::Sender<DiscoveryRequest>,
