@@ -13,17 +13,29 @@ use axum::Router;
 
 use crate::app::generator::MeshGenerator;
 use crate::xds::server::XdsStatus;
+use crate::xds::GenerationWatch;
 
 /// What the admin endpoints read.
 #[derive(Clone)]
 pub struct AdminState {
     pub xds: XdsStatus,
     pub generator: Arc<MeshGenerator>,
+    /// The generation the xDS server serves (0 until the first load): readiness follows
+    /// it, so "ready" means streams are accepted.
+    pub generations: GenerationWatch,
 }
 
 impl AdminState {
-    pub fn new(xds: XdsStatus, generator: Arc<MeshGenerator>) -> Self {
-        AdminState { xds, generator }
+    pub fn new(
+        xds: XdsStatus,
+        generator: Arc<MeshGenerator>,
+        generations: GenerationWatch,
+    ) -> Self {
+        AdminState {
+            xds,
+            generator,
+            generations,
+        }
     }
 }
 
@@ -44,7 +56,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AdminState) -> anyh
 
 /// 200 once the configuration has been loaded and xDS is being served, 503 before.
 async fn ready(State(state): State<AdminState>) -> (StatusCode, &'static str) {
-    if state.generator.current().is_some() {
+    if *state.generations.borrow() > 0 {
         (StatusCode::OK, "ready\n")
     } else {
         (

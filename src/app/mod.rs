@@ -43,7 +43,11 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     );
     let generator = Arc::new(MeshGenerator::default());
     let (generation_tx, generation_rx) = tokio::sync::watch::channel(0u64);
-    let xds = XdsServer::new(generator.clone(), generation_rx, XdsOptions::default());
+    let xds = XdsServer::new(
+        generator.clone(),
+        generation_rx.clone(),
+        XdsOptions::default(),
+    );
 
     let inputs = FileSource::start(config.config_dir.clone(), config.poll_interval);
     let debounce = Debounce {
@@ -57,7 +61,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         debounce,
     ));
 
-    let admin_state = crate::admin::AdminState::new(xds.status(), generator.clone());
+    let admin_state = crate::admin::AdminState::new(xds.status(), generator.clone(), generation_rx);
     let admin = tokio::spawn(crate::admin::serve(admin_listener, admin_state));
     tokio::select! {
         result = xds.serve(xds_listener) => result.context("xds server")?,
