@@ -29,6 +29,7 @@ const ROOTS: &[&str] = &[
     "envoy/extensions/access_loggers/stream/v3/stream.proto",
     "envoy/extensions/access_loggers/file/v3/file.proto",
     "envoy/service/discovery/v3/discovery.proto",
+    "envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto",
 ];
 
 /// Folders inside the envoy-types crate that hold the proto sources and their imports.

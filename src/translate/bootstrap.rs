@@ -11,8 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use envoy_types::pb::envoy::config::bootstrap::v3::{
     bootstrap::{DynamicResources, StaticResources},
-    runtime_layer::{AdminLayer, LayerSpecifier},
-    Admin, Bootstrap, LayeredRuntime, RuntimeLayer,
+    Admin, Bootstrap,
 };
 use envoy_types::pb::envoy::config::cluster::v3::{
     cluster::{ClusterDiscoveryType, DiscoveryType},
@@ -26,11 +25,16 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
     lb_endpoint::HostIdentifier, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
 };
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
+use envoy_types::pb::envoy::config::overload::v3::{
+    resource_monitor, OverloadManager, ResourceMonitor,
+};
 use envoy_types::pb::envoy::config::route::v3::{
     route::Action, route_action::ClusterSpecifier, route_match::PathSpecifier, Route, RouteAction,
     RouteConfiguration, RouteMatch, VirtualHost,
 };
-use envoy_types::pb::google::protobuf::{value::Kind, Duration, Struct, UInt32Value, Value};
+use envoy_types::pb::envoy::extensions::resource_monitors::downstream_connections::v3::DownstreamConnectionsConfig;
+use envoy_types::pb::google::protobuf::{value::Kind, Any, Duration, Struct, UInt32Value, Value};
+use prost::{Message, Name};
 
 use super::cluster::http2_protocol_options;
 use super::filter::hcm::{ads_config_source, hcm_filter, Routes};
@@ -45,9 +49,11 @@ pub const READINESS_PORT: u16 = naming::READINESS_PORT;
 pub const PROMETHEUS_PORT: u16 = naming::PROMETHEUS_PORT;
 /// Envoy's limit on downstream connections across all listeners. Istio sets this large
 /// value so the limit exists (Envoy warns without one) but never bites.
-pub const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS: f64 = 2_147_483_647.0;
-/// The runtime key of that limit.
-const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS_KEY: &str = "overload.global_downstream_max_connections";
+pub const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS: i64 = 2_147_483_647;
+/// The overload manager's resource monitor for that limit (Envoy's replacement for the
+/// deprecated `overload.global_downstream_max_connections` runtime key Istio still sets).
+const DOWNSTREAM_CONNECTIONS_MONITOR: &str =
+    "envoy.resource_monitors.global_downstream_max_connections";
 /// Service account reported when none is given (Kubernetes' own default).
 const DEFAULT_SERVICE_ACCOUNT: &str = "default";
 /// Labels that name the application, most specific first (Istio's canonical-name order).
@@ -268,28 +274,20 @@ fn dynamic_config_source() -> ConfigSource {
     }
 }
 
-/// A static layer with the connection limit, then the admin layer (so `/runtime_modify`
-/// keeps working, as with Envoy's default runtime).
-fn layered_runtime() -> LayeredRuntime {
-    let limit = Value {
-        kind: Some(Kind::NumberValue(GLOBAL_DOWNSTREAM_MAX_CONNECTIONS)),
+/// The global downstream connection limit, as an overload manager resource monitor.
+fn overload_manager() -> OverloadManager {
+    let config = DownstreamConnectionsConfig {
+        max_active_downstream_connections: GLOBAL_DOWNSTREAM_MAX_CONNECTIONS,
     };
-    LayeredRuntime {
-        layers: vec![
-            RuntimeLayer {
-                name: "global config".to_string(),
-                layer_specifier: Some(LayerSpecifier::StaticLayer(Struct {
-                    fields: HashMap::from([(
-                        GLOBAL_DOWNSTREAM_MAX_CONNECTIONS_KEY.to_string(),
-                        limit,
-                    )]),
-                })),
-            },
-            RuntimeLayer {
-                name: "admin".to_string(),
-                layer_specifier: Some(LayerSpecifier::AdminLayer(AdminLayer {})),
-            },
-        ],
+    OverloadManager {
+        resource_monitors: vec![ResourceMonitor {
+            name: DOWNSTREAM_CONNECTIONS_MONITOR.to_string(),
+            config_type: Some(resource_monitor::ConfigType::TypedConfig(Any {
+                type_url: DownstreamConnectionsConfig::type_url(),
+                value: config.encode_to_vec(),
+            })),
+        }],
+        ..Default::default()
     }
 }
 
@@ -365,7 +363,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
             address: Some(socket_address(local, options.admin_port)),
             ..Default::default()
         }),
-        layered_runtime: Some(layered_runtime()),
+        overload_manager: Some(overload_manager()),
         ..Default::default()
     })
 }

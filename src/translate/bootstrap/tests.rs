@@ -126,12 +126,19 @@ fn static_listeners_cannot_collide_with_dynamic_ones() {
 }
 
 #[test]
-fn global_connection_limit_in_runtime() {
+fn global_connection_limit_as_resource_monitor() {
     let json = render_bootstrap(&options("meshd:15010")).unwrap();
-    let layers = json["layeredRuntime"]["layers"].as_array().unwrap();
+    let monitors = json["overloadManager"]["resourceMonitors"]
+        .as_array()
+        .unwrap();
+    assert_eq!(monitors.len(), 1);
     assert_eq!(
-        layers[0]["staticLayer"]["overload.global_downstream_max_connections"],
-        GLOBAL_DOWNSTREAM_MAX_CONNECTIONS
+        monitors[0]["name"],
+        "envoy.resource_monitors.global_downstream_max_connections"
     );
-    assert!(layers[1]["adminLayer"].is_object());
+    assert_eq!(
+        monitors[0]["typedConfig"]["maxActiveDownstreamConnections"],
+        GLOBAL_DOWNSTREAM_MAX_CONNECTIONS.to_string()
+    );
+    assert!(json.get("layeredRuntime").is_none());
 }
