@@ -69,14 +69,7 @@ fn encode_all<M: prost::Message>(
 
 /// A resource from bytes already encoded (versioned as `Resource::encode` would).
 fn encoded_resource(name: &str, type_url: &str, value: Vec<u8>) -> Resource {
-    Resource {
-        name: name.to_string(),
-        version: crate::xds::resource::content_version(name, &value),
-        body: envoy_types::pb::google::protobuf::Any {
-            type_url: type_url.to_string(),
-            value,
-        },
-    }
+    Resource::from_encoded(name, type_url, value)
 }
 
 /// Looks `key` up in `cache`, building and inserting it when absent. When two threads

@@ -6,15 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as DeltaResource,
-};
+use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::resource::{set_version, type_url, Resource, ResourceMap};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
+use super::wire::DeltaResponse;
 
 /// Responses remembered per type for matching ACKs and NACKs.
 const OUTSTANDING: usize = 16;
@@ -48,7 +47,7 @@ struct Sent {
 
 impl StreamProtocol for DeltaState {
     type Request = DeltaDiscoveryRequest;
-    type Response = DeltaDiscoveryResponse;
+    type Response = DeltaResponse;
     const DELTA: bool = true;
 
     fn node(request: &DeltaDiscoveryRequest) -> Option<Node> {
@@ -116,7 +115,7 @@ impl StreamProtocol for DeltaState {
         }
     }
 
-    fn next_response(&mut self, conn: &mut Conn) -> Option<DeltaDiscoveryResponse> {
+    fn next_response(&mut self, conn: &mut Conn) -> Option<DeltaResponse> {
         for type_url in type_url::PUSH_ORDER {
             let Some(t) = self.types.get_mut(type_url) else {
                 continue;
@@ -139,7 +138,7 @@ impl StreamProtocol for DeltaState {
 impl DeltaState {
     /// A changed cluster waits for its endpoints, and a Delta proxy does not ask again for
     /// names it already subscribes to: resend them.
-    fn clusters_changed(&mut self, response: &DeltaDiscoveryResponse) {
+    fn clusters_changed(&mut self, response: &DeltaResponse) {
         let Some(endpoints) = self.types.get_mut(type_url::ENDPOINT) else {
             return;
         };
@@ -221,7 +220,7 @@ impl TypeState {
         conn: &mut Conn,
         type_url: &'static str,
         force: bool,
-    ) -> Option<DeltaDiscoveryResponse> {
+    ) -> Option<DeltaResponse> {
         let start = Instant::now();
         let all = conn.resources_of(type_url);
         let desired: Vec<&Arc<Resource>> = if self.wildcard {
@@ -256,12 +255,8 @@ impl TypeState {
             self.absent_notified.remove(&r.name);
             versions.push((r.name.clone(), r.version.clone()));
             bytes += r.body.value.len();
-            resources.push(DeltaResource {
-                name: r.name.clone(),
-                version: r.version.clone(),
-                resource: Some(r.body.clone()),
-                ..Default::default()
-            });
+            // An `Arc` only: the bytes are written once, by the codec (`wire`).
+            resources.push(Arc::clone(r));
         }
         self.outstanding.push_back(Sent {
             nonce: nonce.clone(),
@@ -281,13 +276,12 @@ impl TypeState {
             .metrics()
             .pushed(type_url, start.elapsed(), bytes);
         debug!(proxy = %conn.proxy, type_url, version = %system_version, %nonce, resources = resources.len(), removed = removed.len(), "push");
-        Some(DeltaDiscoveryResponse {
+        Some(DeltaResponse {
             system_version_info: system_version,
             resources,
-            type_url: type_url.to_string(),
+            type_url,
             removed_resources: removed,
             nonce,
-            ..Default::default()
         })
     }
 

@@ -9,11 +9,13 @@ pub mod json;
 mod push;
 pub mod resource;
 pub mod server;
+mod service;
 mod sotw;
 pub mod status;
 mod stream;
+mod wire;
 
 pub use generator::{ConfigGenerator, GenerationWatch};
-pub use resource::{type_url, ProxyResources, Resource, ResourceMap};
+pub use resource::{type_url, EncodedAny, ProxyResources, Resource, ResourceMap};
 pub use server::{XdsOptions, XdsServer};
 pub use status::XdsStatus;

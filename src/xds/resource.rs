@@ -1,9 +1,11 @@
 //! An xDS resource as served: encoded once when built, versioned by a hash of its bytes,
-//! and shared (behind `Arc`) by every stream that receives it.
+//! and shared (behind `Arc`) by every stream that receives it. The encoded bytes are
+//! `Bytes`, so that `wire` writes them into each response without an owned copy.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
 
@@ -44,19 +46,49 @@ pub struct Resource {
     /// Hex of a 64-bit hash of the encoded bytes (and the name): equal content, equal version,
     /// on every replica and every restart.
     pub version: String,
-    pub body: Any,
+    pub body: EncodedAny,
+}
+
+/// A `google.protobuf.Any` whose value is shared bytes: cloning it is a refcount, and the
+/// response encoder (`wire`) writes it as the `Any` message it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedAny {
+    pub type_url: String,
+    pub value: Bytes,
+}
+
+impl EncodedAny {
+    /// The prost `Any` (a copy of the bytes), for code that needs the generated type.
+    pub fn to_any(&self) -> Any {
+        Any {
+            type_url: self.type_url.clone(),
+            value: self.value.to_vec(),
+        }
+    }
+}
+
+/// Lets a decoded response's `Any` be compared with the resource that was sent.
+impl PartialEq<EncodedAny> for Any {
+    fn eq(&self, other: &EncodedAny) -> bool {
+        self.type_url == other.type_url && self.value[..] == other.value[..]
+    }
 }
 
 impl Resource {
     /// Encodes `message` once and versions it by content.
     pub fn encode(name: impl Into<String>, type_url: &str, message: &impl Message) -> Self {
+        Self::from_encoded(name, type_url, message.encode_to_vec())
+    }
+
+    /// A resource from bytes already encoded, versioned as `encode` would.
+    pub fn from_encoded(name: impl Into<String>, type_url: &str, value: impl Into<Bytes>) -> Self {
         let name = name.into();
-        let value = message.encode_to_vec();
+        let value = value.into();
         let version = content_version(&name, &value);
         Resource {
             name,
             version,
-            body: Any {
+            body: EncodedAny {
                 type_url: type_url.to_string(),
                 value,
             },

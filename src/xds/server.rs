@@ -1,26 +1,19 @@
 //! The ADS gRPC service (SotW and Delta): options, admission of new streams (loaded
-//! configuration, rate limit) and the tonic server. Each accepted stream runs in its own
-//! task (`stream::run` with the SotW or Delta protocol state).
+//! configuration, rate limit) and the tonic server. The gRPC service itself is in
+//! `service`; each accepted stream runs in its own task (`stream::run`).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
-use tokio::sync::{mpsc, Semaphore};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tokio::sync::Semaphore;
+use tonic::Status;
 use tracing::warn;
 
 use super::generator::{ConfigGenerator, GenerationWatch};
 use super::push::TokenBucket;
+pub use super::service::AdsService;
 pub use super::status::XdsStatus;
-use super::{delta, sotw, stream};
 
 #[derive(Debug, Clone)]
 pub struct XdsOptions {
@@ -77,7 +70,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Refuses a new stream before the first configuration load, or when streams arrive
     /// faster than the rate limit allows.
-    async fn admit(&self) -> Result<(), Status> {
+    pub(crate) async fn admit(&self) -> Result<(), Status> {
         use std::sync::atomic::Ordering::Relaxed;
         if *self.generations.borrow() == 0 {
             self.status
@@ -133,13 +126,8 @@ impl XdsServer {
     }
 
     /// The ADS service with its message limits, to mount on any tonic server.
-    pub fn into_service(self) -> AggregatedDiscoveryServiceServer<AdsService> {
-        let limit = self.shared.options.max_message_size;
-        AggregatedDiscoveryServiceServer::new(AdsService {
-            shared: self.shared,
-        })
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit)
+    pub fn into_service(self) -> AdsService {
+        AdsService::new(self.shared)
     }
 
     /// Serves ADS on `listener` until the server fails.
@@ -165,48 +153,5 @@ impl XdsServer {
             .serve_with_incoming(incoming)
             .await?;
         Ok(())
-    }
-}
-
-/// The tonic service; build it with `XdsServer::into_service`.
-pub struct AdsService {
-    shared: Arc<Shared>,
-}
-
-/// Responses waiting for the transport: kept tiny, so that a response is built from the
-/// latest state only when the stream can take it (latest wins).
-const OUTBOX: usize = 1;
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for AdsService {
-    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
-    type DeltaAggregatedResourcesStream = ReceiverStream<Result<DeltaDiscoveryResponse, Status>>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        self.shared.admit().await?;
-        let (tx, rx) = mpsc::channel(OUTBOX);
-        tokio::spawn(stream::run::<sotw::SotwState>(
-            self.shared.clone(),
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        self.shared.admit().await?;
-        let (tx, rx) = mpsc::channel(OUTBOX);
-        tokio::spawn(stream::run::<delta::DeltaState>(
-            self.shared.clone(),
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

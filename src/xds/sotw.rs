@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::resource::{set_version, type_url, Resource};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
+use super::wire::SotwResponse;
 
 #[derive(Default)]
 pub(crate) struct SotwState {
@@ -37,7 +37,7 @@ struct TypeState {
 
 impl StreamProtocol for SotwState {
     type Request = DiscoveryRequest;
-    type Response = DiscoveryResponse;
+    type Response = SotwResponse;
     const DELTA: bool = false;
 
     fn node(request: &DiscoveryRequest) -> Option<Node> {
@@ -113,7 +113,7 @@ impl StreamProtocol for SotwState {
 
     /// The next response in push order, built from the current resources and subscription;
     /// `None` when every due type turned out unchanged.
-    fn next_response(&mut self, conn: &mut Conn) -> Option<DiscoveryResponse> {
+    fn next_response(&mut self, conn: &mut Conn) -> Option<SotwResponse> {
         for type_url in type_url::PUSH_ORDER {
             let Some(t) = self.types.get_mut(type_url) else {
                 continue;
@@ -141,7 +141,7 @@ impl TypeState {
         conn: &mut Conn,
         type_url: &'static str,
         force: bool,
-    ) -> Option<DiscoveryResponse> {
+    ) -> Option<SotwResponse> {
         let start = Instant::now();
         let all = conn.resources_of(type_url);
         let wildcard = type_url::is_wildcard(type_url);
@@ -159,8 +159,9 @@ impl TypeState {
             return None;
         }
         let nonce = conn.next_nonce();
-        let resources: Vec<Any> = selected.iter().map(|r| r.body.clone()).collect();
-        let bytes = resources.iter().map(|a| a.value.len()).sum();
+        // `Arc`s only: the bytes are written once, by the codec (`wire`).
+        let resources: Vec<Arc<Resource>> = selected.into_iter().cloned().collect();
+        let bytes = resources.iter().map(|r| r.body.value.len()).sum();
         self.sent_version = Some(version.clone());
         self.always_respond = false;
         self.view.version_sent = version.clone();
@@ -173,12 +174,11 @@ impl TypeState {
             .metrics()
             .pushed(type_url, start.elapsed(), bytes);
         debug!(proxy = %conn.proxy, type_url, %version, %nonce, resources = resources.len(), "push");
-        Some(DiscoveryResponse {
+        Some(SotwResponse {
             version_info: version,
             resources,
-            type_url: type_url.to_string(),
+            type_url,
             nonce,
-            ..Default::default()
         })
     }
 
