@@ -2,6 +2,7 @@
 //! (subscriptions, nonces, versions, ACK/NACK), orders and merges pushes, and fans a new
 //! configuration generation out to connected proxies. It knows nothing of Istio or the mesh.
 
+mod body;
 pub mod debounce;
 mod delta;
 pub mod generator;

@@ -1,23 +1,27 @@
 //! The ADS gRPC service, written by hand in place of the generated one so that responses
-//! go through our codec (`wire`), which writes the shared resource bytes straight into
-//! tonic's output buffer. It routes the two ADS methods to `stream::run` with the SotW or
-//! Delta protocol state, with the server's message size limits both ways.
+//! go out through our own HTTP body (`body`), which sends the shared resource bytes
+//! without copying them into a per-stream buffer. It routes the two ADS methods to
+//! `stream::run` with the SotW or Delta protocol state, with the server's message size
+//! limits both ways.
 
 use std::convert::Infallible;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::{http, BoxFuture, Service, StdError};
-use tonic::server::{Grpc, NamedService, StreamingService};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::metadata::MetadataValue;
+use tonic::server::NamedService;
+use tonic::{Status, Streaming};
+use tonic_prost::ProstDecoder;
 
+use super::body::AdsBody;
 use super::server::Shared;
-use super::wire::{WireCodec, WireMessage};
+use super::wire::WireMessage;
 use super::{delta, sotw, stream};
 
+const ENCODING_HEADER: &str = "grpc-encoding";
+const ACCEPT_ENCODING_HEADER: &str = "grpc-accept-encoding";
 const SERVICE_NAME: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 const SOTW_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
@@ -25,8 +29,11 @@ const DELTA_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 
 /// Responses waiting for the transport: kept tiny, so that a response is built from the
-/// latest state only when the stream can take it (latest wins).
-const OUTBOX: usize = 1;
+/// latest state only when the stream can take it (latest wins). Two slots keep the depth
+/// tonic's encoder had (one response handed whole to HTTP/2, one more held by hyper, one in
+/// a one-slot outbox): our body hands a response to HTTP/2 a chunk at a time, so the one
+/// it is sending stays in the body, and both others wait here.
+const OUTBOX: usize = 2;
 
 /// The tonic service; build it with `XdsServer::into_service`.
 #[derive(Clone)]
@@ -67,7 +74,9 @@ where
     }
 }
 
-/// Runs one ADS call of protocol `P` through tonic's streaming machinery.
+/// Runs one ADS call of protocol `P`: requests are decoded by tonic's `Streaming`, the
+/// response body is ours (`body::AdsBody`), so that responses are never copied into a
+/// per-stream buffer. Headers, trailers and refusals are the ones tonic's `Grpc` gives.
 async fn serve<P, B>(
     shared: Arc<Shared>,
     request: http::Request<B>,
@@ -75,43 +84,53 @@ async fn serve<P, B>(
 where
     P: stream::StreamProtocol + Send + 'static,
     P::Request: prost::Message + Default,
-    P::Response: WireMessage,
+    P::Response: WireMessage + Unpin,
     B: tonic::codegen::Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
 {
-    let limit = Some(shared.options.max_message_size);
-    let mut grpc = Grpc::new(WireCodec::<P::Response, P::Request>::default())
-        .apply_max_message_size_config(limit, limit);
-    let method = Method::<P> {
-        shared,
-        protocol: PhantomData,
-    };
-    Ok(grpc.streaming(method, request).await)
-}
-
-/// One ADS method: admits the stream and runs it in its own task.
-struct Method<P> {
-    shared: Arc<Shared>,
-    protocol: PhantomData<fn() -> P>,
-}
-
-impl<P> StreamingService<P::Request> for Method<P>
-where
-    P: stream::StreamProtocol + Send + 'static,
-{
-    type Response = P::Response;
-    type ResponseStream = ReceiverStream<Result<P::Response, Status>>;
-    type Future = BoxFuture<Response<Self::ResponseStream>, Status>;
-
-    fn call(&mut self, request: Request<Streaming<P::Request>>) -> Self::Future {
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            shared.admit().await?;
-            let (tx, rx) = mpsc::channel(OUTBOX);
-            tokio::spawn(stream::run::<P>(shared, request.into_inner(), tx));
-            Ok(Response::new(ReceiverStream::new(rx)))
-        })
+    if let Err(status) = check_encoding(request.headers()) {
+        return Ok(status.into_http());
     }
+    let limit = shared.options.max_message_size;
+    let requests = Streaming::new_request(
+        ProstDecoder::<P::Request>::default(),
+        request.into_body(),
+        None,
+        Some(limit),
+    );
+    if let Err(status) = shared.admit().await {
+        return Ok(status.into_http());
+    }
+    let (tx, rx) = mpsc::channel(OUTBOX);
+    tokio::spawn(stream::run::<P>(shared, requests, tx));
+    let mut response = http::Response::new(tonic::body::Body::new(AdsBody::new(rx, limit)));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        tonic::metadata::GRPC_CONTENT_TYPE,
+    );
+    Ok(response)
+}
+
+/// Refuses compressed requests as tonic does when no compression is enabled.
+fn check_encoding(headers: &http::HeaderMap) -> Result<(), Status> {
+    let Some(value) = headers.get(ENCODING_HEADER) else {
+        return Ok(());
+    };
+    if value.as_bytes() == b"identity" {
+        return Ok(());
+    }
+    let encoding = match std::str::from_utf8(value.as_bytes()) {
+        Ok(s) => s.to_string(),
+        Err(_) => format!("{:?}", value.as_bytes()),
+    };
+    let mut status = Status::unimplemented(format!(
+        "Content is compressed with `{encoding}` which isn't supported"
+    ));
+    status.metadata_mut().insert(
+        ACCEPT_ENCODING_HEADER,
+        MetadataValue::from_static("identity"),
+    );
+    Err(status)
 }
 
 /// The answer to a path this service does not have, as tonic's generated services give.

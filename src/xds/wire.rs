@@ -1,25 +1,41 @@
 //! ADS responses as they go on the wire. A response holds the shared resources (`Arc`)
-//! and the codec writes the protobuf encoding of `envoy.service.discovery.v3`
-//! `DiscoveryResponse` / `DeltaDiscoveryResponse` by hand, straight into tonic's output
-//! buffer: the resource bytes are copied once, there, and never into an owned message.
+//! and writes the protobuf encoding of `envoy.service.discovery.v3` `DiscoveryResponse` /
+//! `DeltaDiscoveryResponse` by hand, in parts, so that the response body (`body`) can send
+//! each resource's value bytes as a slice of the shared `Bytes` rather than a copy.
 //! Fields are written in tag order and empty scalars are omitted, as prost does, so the
-//! bytes equal prost's encoding of the generated types. Requests are decoded with prost.
+//! bytes equal prost's encoding of the generated types.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::BufMut;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
-use tonic::codec::{Codec, EncodeBuf, Encoder};
-use tonic::Status;
-use tonic_prost::ProstDecoder;
 
 use super::resource::{EncodedAny, Resource};
 
-/// A message the wire codec can encode.
+/// A response as the HTTP body (`body`) sends it: the fields before the resources, each
+/// resource as a small prefix, its shared value bytes and a small suffix, then the fields
+/// after the resources. Concatenated, the parts are the message's protobuf encoding.
 pub(crate) trait WireMessage {
     fn encoded_len(&self) -> usize;
-    fn encode(&self, buf: &mut impl BufMut);
+    fn put_head(&self, buf: &mut impl BufMut);
+    fn resources(&self) -> &[Arc<Resource>];
+    /// Everything of a resource's field up to its `Any` value bytes.
+    fn put_resource_prefix(resource: &Resource, buf: &mut impl BufMut);
+    /// Everything of a resource's field after its `Any` value bytes.
+    fn put_resource_suffix(resource: &Resource, buf: &mut impl BufMut);
+    fn put_tail(&self, buf: &mut impl BufMut);
+
+    /// The whole encoding in one buffer (the body sends it in parts instead).
+    #[cfg(test)]
+    fn encode(&self, buf: &mut impl BufMut) {
+        self.put_head(buf);
+        for r in self.resources() {
+            Self::put_resource_prefix(r, buf);
+            buf.put_slice(&r.body.value);
+            Self::put_resource_suffix(r, buf);
+        }
+        self.put_tail(buf);
+    }
 }
 
 /// A State of the World response (`DiscoveryResponse`).
@@ -94,11 +110,14 @@ fn any_len(any: &EncodedAny) -> usize {
     scalar_len(ANY_TYPE_URL, any.type_url.as_bytes()) + scalar_len(ANY_VALUE, &any.value)
 }
 
-/// Writes `any` as an `Any` sub-message in field `tag`.
-fn put_any(tag: u32, any: &EncodedAny, buf: &mut impl BufMut) {
+/// Writes the start of `any` as an `Any` sub-message in field `tag`: everything up to
+/// the value bytes, which the caller sends after it.
+fn put_any_prefix(tag: u32, any: &EncodedAny, buf: &mut impl BufMut) {
     put_header(tag, any_len(any), buf);
     put_scalar(ANY_TYPE_URL, any.type_url.as_bytes(), buf);
-    put_scalar(ANY_VALUE, &any.value, buf);
+    if !any.value.is_empty() {
+        put_header(ANY_VALUE, any.value.len(), buf);
+    }
 }
 
 /// Length of a discovery `Resource` message (version, resource, name).
@@ -121,11 +140,21 @@ impl WireMessage for SotwResponse {
             + scalar_len(SOTW_NONCE, self.nonce.as_bytes())
     }
 
-    fn encode(&self, buf: &mut impl BufMut) {
+    fn put_head(&self, buf: &mut impl BufMut) {
         put_scalar(SOTW_VERSION_INFO, self.version_info.as_bytes(), buf);
-        for r in &self.resources {
-            put_any(SOTW_RESOURCES, &r.body, buf);
-        }
+    }
+
+    fn resources(&self) -> &[Arc<Resource>] {
+        &self.resources
+    }
+
+    fn put_resource_prefix(r: &Resource, buf: &mut impl BufMut) {
+        put_any_prefix(SOTW_RESOURCES, &r.body, buf);
+    }
+
+    fn put_resource_suffix(_: &Resource, _: &mut impl BufMut) {}
+
+    fn put_tail(&self, buf: &mut impl BufMut) {
         put_scalar(SOTW_TYPE_URL, self.type_url.as_bytes(), buf);
         put_scalar(SOTW_NONCE, self.nonce.as_bytes(), buf);
     }
@@ -152,65 +181,34 @@ impl WireMessage for DeltaResponse {
             + removed
     }
 
-    fn encode(&self, buf: &mut impl BufMut) {
+    fn put_head(&self, buf: &mut impl BufMut) {
         put_scalar(
             DELTA_SYSTEM_VERSION_INFO,
             self.system_version_info.as_bytes(),
             buf,
         );
-        for r in &self.resources {
-            put_header(DELTA_RESOURCES, delta_resource_len(r), buf);
-            put_scalar(RESOURCE_VERSION, r.version.as_bytes(), buf);
-            put_any(RESOURCE_RESOURCE, &r.body, buf);
-            put_scalar(RESOURCE_NAME, r.name.as_bytes(), buf);
-        }
+    }
+
+    fn resources(&self) -> &[Arc<Resource>] {
+        &self.resources
+    }
+
+    fn put_resource_prefix(r: &Resource, buf: &mut impl BufMut) {
+        put_header(DELTA_RESOURCES, delta_resource_len(r), buf);
+        put_scalar(RESOURCE_VERSION, r.version.as_bytes(), buf);
+        put_any_prefix(RESOURCE_RESOURCE, &r.body, buf);
+    }
+
+    fn put_resource_suffix(r: &Resource, buf: &mut impl BufMut) {
+        put_scalar(RESOURCE_NAME, r.name.as_bytes(), buf);
+    }
+
+    fn put_tail(&self, buf: &mut impl BufMut) {
         put_scalar(DELTA_TYPE_URL, self.type_url.as_bytes(), buf);
         put_scalar(DELTA_NONCE, self.nonce.as_bytes(), buf);
         for name in &self.removed_resources {
             put_delimited(DELTA_REMOVED_RESOURCES, name.as_bytes(), buf);
         }
-    }
-}
-
-/// The gRPC codec of the ADS service: `E` encoded by hand, `D` decoded by prost.
-pub(crate) struct WireCodec<E, D>(PhantomData<fn() -> (E, D)>);
-
-impl<E, D> Default for WireCodec<E, D> {
-    fn default() -> Self {
-        WireCodec(PhantomData)
-    }
-}
-
-impl<E, D> Codec for WireCodec<E, D>
-where
-    E: WireMessage + Send + 'static,
-    D: prost::Message + Default + Send + 'static,
-{
-    type Encode = E;
-    type Decode = D;
-    type Encoder = WireEncoder<E>;
-    type Decoder = ProstDecoder<D>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        WireEncoder(PhantomData)
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ProstDecoder::default()
-    }
-}
-
-pub(crate) struct WireEncoder<E>(PhantomData<fn() -> E>);
-
-impl<E: WireMessage> Encoder for WireEncoder<E> {
-    type Item = E;
-    type Error = Status;
-
-    fn encode(&mut self, item: E, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        // One reservation, so a large response is not copied again as the buffer grows.
-        dst.reserve(item.encoded_len());
-        item.encode(dst);
-        Ok(())
     }
 }
 
