@@ -147,3 +147,27 @@ fn unimplemented() -> http::Response<tonic::body::Body> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_requests_are_refused_as_tonic_does() {
+        let mut headers = http::HeaderMap::new();
+        assert!(check_encoding(&headers).is_ok());
+        headers.insert(ENCODING_HEADER, "identity".parse().unwrap());
+        assert!(check_encoding(&headers).is_ok());
+        headers.insert(ENCODING_HEADER, "gzip".parse().unwrap());
+        let status = check_encoding(&headers).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        assert_eq!(
+            status.message(),
+            "Content is compressed with `gzip` which isn't supported"
+        );
+        assert_eq!(
+            status.metadata().get(ACCEPT_ENCODING_HEADER).unwrap(),
+            "identity"
+        );
+    }
+}
