@@ -10,6 +10,7 @@ use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
 use super::resource::{set_version, type_url, Resource, ResourceMap};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
@@ -55,7 +56,7 @@ impl StreamProtocol for DeltaState {
     }
 
     fn has_pending(&self) -> bool {
-        self.types.values().any(|t| t.pending.is_some())
+        any_due(&self.types)
     }
 
     fn on_request(&mut self, conn: &mut Conn, request: DeltaDiscoveryRequest) {
@@ -110,28 +111,16 @@ impl StreamProtocol for DeltaState {
     }
 
     fn on_generation(&mut self) {
-        for t in self.types.values_mut() {
-            t.pending.get_or_insert(false);
-        }
+        mark_all_due(&mut self.types);
     }
 
     fn next_response(&mut self, conn: &mut Conn) -> Option<DeltaResponse> {
-        for type_url in type_url::PUSH_ORDER {
-            let Some(t) = self.types.get_mut(type_url) else {
-                continue;
-            };
-            let Some(force) = t.pending.take() else {
-                continue;
-            };
-            let Some(response) = t.build(conn, type_url, force) else {
-                continue;
-            };
-            if type_url == type_url::CLUSTER {
-                self.clusters_changed(&response);
-            }
-            return Some(response);
+        let (url, response) =
+            next_in_push_order(&mut self.types, |url, t, force| t.build(conn, url, force))?;
+        if url == type_url::CLUSTER {
+            self.clusters_changed(&response);
         }
-        None
+        Some(response)
     }
 }
 
@@ -152,6 +141,16 @@ impl DeltaState {
         if any {
             endpoints.pending.get_or_insert(false);
         }
+    }
+}
+
+impl Due for TypeState {
+    fn due(&self) -> Option<bool> {
+        self.pending
+    }
+
+    fn due_mut(&mut self) -> &mut Option<bool> {
+        &mut self.pending
     }
 }
 

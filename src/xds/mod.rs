@@ -7,6 +7,7 @@ pub mod debounce;
 mod delta;
 pub mod generator;
 pub mod json;
+mod pending;
 mod push;
 pub mod resource;
 pub mod server;

@@ -11,6 +11,7 @@ use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
 use super::resource::{set_version, type_url, Resource};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
@@ -45,7 +46,7 @@ impl StreamProtocol for SotwState {
     }
 
     fn has_pending(&self) -> bool {
-        self.types.values().any(|t| t.pending.is_some())
+        any_due(&self.types)
     }
 
     fn on_request(&mut self, conn: &mut Conn, request: DiscoveryRequest) {
@@ -106,32 +107,30 @@ impl StreamProtocol for SotwState {
 
     /// A new generation: every subscribed type is re-examined when it can be sent.
     fn on_generation(&mut self) {
-        for t in self.types.values_mut() {
-            t.pending.get_or_insert(false);
-        }
+        mark_all_due(&mut self.types);
     }
 
     /// The next response in push order, built from the current resources and subscription;
     /// `None` when every due type turned out unchanged.
     fn next_response(&mut self, conn: &mut Conn) -> Option<SotwResponse> {
-        for type_url in type_url::PUSH_ORDER {
-            let Some(t) = self.types.get_mut(type_url) else {
-                continue;
-            };
-            let Some(force) = t.pending.take() else {
-                continue;
-            };
-            let Some(response) = t.build(conn, type_url, force) else {
-                continue;
-            };
-            if type_url == type_url::CLUSTER {
-                if let Some(endpoints) = self.types.get_mut(type_url::ENDPOINT) {
-                    endpoints.always_respond = true;
-                }
+        let (url, response) =
+            next_in_push_order(&mut self.types, |url, t, force| t.build(conn, url, force))?;
+        if url == type_url::CLUSTER {
+            if let Some(endpoints) = self.types.get_mut(type_url::ENDPOINT) {
+                endpoints.always_respond = true;
             }
-            return Some(response);
         }
-        None
+        Some(response)
+    }
+}
+
+impl Due for TypeState {
+    fn due(&self) -> Option<bool> {
+        self.pending
+    }
+
+    fn due_mut(&mut self) -> &mut Option<bool> {
+        &mut self.pending
     }
 }
 
