@@ -129,6 +129,15 @@ impl World {
     }
 
     /// A pod of the service with its app running and its file written; no sidecar yet.
+    /// A background HTTP load from every client to the service VIP.
+    fn start_loads(&self, duration: Duration) -> Vec<traffic::Load> {
+        let addr = format!("{VIP}:{HTTP_PORT}");
+        self.clients
+            .iter()
+            .map(|c| traffic::start_load(&self.lab, &c.ns, &addr, SVC, duration, &c.name))
+            .collect()
+    }
+
     fn new_server(&mut self, name: &str) -> Pod {
         let mut pod = Pod::new(&mut self.lab, name, NS);
         pod.start_app(&self.lab, &[HTTP_PORT], &[TCP_PORT]);
@@ -311,21 +320,7 @@ fn tcp_service_through_tcp_proxy() {
 fn endpoints_follow_pod_files_without_failures() {
     let _guard = harness::lock();
     let mut world = World::new(2, &[("client-sotw", false), ("client-delta", true)]);
-    let addr = format!("{VIP}:{HTTP_PORT}");
-    let loads: Vec<_> = world
-        .clients
-        .iter()
-        .map(|c| {
-            traffic::start_load(
-                &world.lab,
-                &c.ns,
-                &addr,
-                SVC,
-                Duration::from_secs(120),
-                &c.name,
-            )
-        })
-        .collect();
+    let loads = world.start_loads(Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(1));
 
     // Add echo-2: app and sidecar first, then the file that makes it an endpoint.
@@ -386,21 +381,7 @@ fn endpoints_follow_pod_files_without_failures() {
 fn meshd_restart_under_traffic() {
     let _guard = harness::lock();
     let mut world = World::new(3, &[("client-sotw", false), ("client-delta", true)]);
-    let addr = format!("{VIP}:{HTTP_PORT}");
-    let loads: Vec<_> = world
-        .clients
-        .iter()
-        .map(|c| {
-            traffic::start_load(
-                &world.lab,
-                &c.ns,
-                &addr,
-                SVC,
-                Duration::from_secs(120),
-                &c.name,
-            )
-        })
-        .collect();
+    let loads = world.start_loads(Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(2));
     world.meshd.stop();
     for pod in world.clients.iter().chain(&world.servers) {

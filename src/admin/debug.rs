@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::AdminState;
 use crate::mesh::ProxyId;
-use crate::xds::json::resource_to_json;
+use crate::xds::json::resources_to_json;
 use crate::xds::type_url;
 
 pub async fn syncz(State(state): State<AdminState>) -> Json<Value> {
@@ -32,17 +32,9 @@ pub async fn config_dump(
         "configuration not loaded yet\n".to_string(),
     ))?;
     let resources = translator.proxy_resources(&proxy);
-    let mut out = serde_json::Map::new();
+    let mut out = resources_to_json(&resources, &type_url::PUSH_ORDER)
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")))?;
     out.insert("generation".into(), json!(generation));
-    for url in type_url::PUSH_ORDER {
-        let items = resources
-            .of_type(url)
-            .values()
-            .map(|r| resource_to_json(r))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")))?;
-        out.insert(type_url::short_name(url).into(), Value::Array(items));
-    }
     Ok(Json(Value::Object(out)))
 }
 

@@ -19,7 +19,11 @@ pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let _ = writeln!(out, "meshd_config_generation {}", status.generation);
     let _ = writeln!(out, "# HELP meshd_config_problems Problems found in the current input (rejected files, documents or objects).");
     let _ = writeln!(out, "# TYPE meshd_config_problems gauge");
-    let _ = writeln!(out, "meshd_config_problems {}", status.problems);
+    let _ = writeln!(
+        out,
+        "meshd_config_problems {}",
+        status.problem_messages.len()
+    );
     let _ = writeln!(
         out,
         "# HELP meshd_services Services in the current mesh model."

@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::app::generator::MeshGenerator;
-use crate::xds::server::XdsStatus;
 use crate::xds::GenerationWatch;
+use crate::xds::XdsStatus;
 
 /// What the admin endpoints read.
 #[derive(Clone)]

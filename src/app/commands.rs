@@ -12,7 +12,7 @@ use crate::mesh::ProxyId;
 use crate::source::file::load_dir;
 use crate::translate::bootstrap::{render_bootstrap, BootstrapOptions};
 use crate::translate::Translator;
-use crate::xds::json::resource_to_json;
+use crate::xds::json::resources_to_json;
 use crate::xds::type_url;
 
 pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
@@ -38,29 +38,24 @@ pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
     let proxy = ProxyId::parse(&args.node_id)?;
     let input = load_dir(&args.config_dir)?;
     let built = build_model(&input);
-    for problem in input.problems.iter().chain(&built.problems) {
+    for problem in built.all_problems(&input) {
         eprintln!("warning: {problem}");
     }
     let translator = Translator::new(Arc::new(built.model));
     let resources = translator.proxy_resources(&proxy);
-    let wanted: &[(&str, &str, OutputType)] = &[
-        ("clusters", type_url::CLUSTER, OutputType::Clusters),
-        ("endpoints", type_url::ENDPOINT, OutputType::Endpoints),
-        ("listeners", type_url::LISTENER, OutputType::Listeners),
-        ("routes", type_url::ROUTE, OutputType::Routes),
-    ];
-    let mut out = serde_json::Map::new();
-    for (key, url, kind) in wanted {
-        if args.output_type != OutputType::All && args.output_type != *kind {
-            continue;
-        }
-        let items = resources
-            .of_type(url)
-            .values()
-            .map(|r| resource_to_json(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.insert(key.to_string(), serde_json::Value::Array(items));
-    }
+    let type_urls: &[&str] = match args.output_type {
+        OutputType::Clusters => &[type_url::CLUSTER],
+        OutputType::Endpoints => &[type_url::ENDPOINT],
+        OutputType::Listeners => &[type_url::LISTENER],
+        OutputType::Routes => &[type_url::ROUTE],
+        OutputType::All => &[
+            type_url::CLUSTER,
+            type_url::ENDPOINT,
+            type_url::LISTENER,
+            type_url::ROUTE,
+        ],
+    };
+    let out = resources_to_json(&resources, type_urls)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::Value::Object(out))?
@@ -71,7 +66,7 @@ pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
 pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let input = load_dir(&args.dir)?;
     let built = build_model(&input);
-    let mut problems: Vec<_> = input.problems.iter().chain(&built.problems).collect();
+    let mut problems: Vec<_> = built.all_problems(&input).collect();
     problems.sort();
     problems.dedup();
     for problem in &problems {

@@ -25,7 +25,6 @@ struct Current {
 pub struct GeneratorStatus {
     pub generation: u64,
     pub services: usize,
-    pub problems: usize,
     pub problem_messages: Arc<Vec<String>>,
 }
 
@@ -57,7 +56,6 @@ impl MeshGenerator {
         GeneratorStatus {
             generation,
             services,
-            problems: current.problems.len(),
             problem_messages: current.problems.clone(),
         }
     }

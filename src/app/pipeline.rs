@@ -64,12 +64,7 @@ fn build_generation(
     generation: u64,
 ) -> BTreeSet<String> {
     let built = builder.build(input);
-    let problems: Vec<String> = input
-        .problems
-        .iter()
-        .chain(&built.problems)
-        .map(|p| p.to_string())
-        .collect();
+    let problems: Vec<String> = built.all_problems(input).map(|p| p.to_string()).collect();
     let model = Arc::new(built.model);
     let translator = match generator.current() {
         Some((_, previous)) => Translator::next(&previous, model),

@@ -58,6 +58,13 @@ pub struct ModelBuilder {
     last_good: BTreeMap<ObjectRef, KubeObject>,
 }
 
+impl Built {
+    /// The input's parse problems followed by this build's validation problems.
+    pub fn all_problems<'a>(&'a self, input: &'a InputSet) -> impl Iterator<Item = &'a Problem> {
+        input.problems.iter().chain(&self.problems)
+    }
+}
+
 impl ModelBuilder {
     pub fn build(&mut self, input: &InputSet) -> Built {
         let (built, accepted) = build_with(input, &self.last_good);

@@ -20,6 +20,9 @@ impl std::fmt::Display for ObjectKey {
     }
 }
 
+/// The service account of a pod that names none (Kubernetes' default).
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+
 /// The cluster's DNS suffix (`svc.cluster.local` after the namespace).
 pub const DEFAULT_DOMAIN_SUFFIX: &str = "cluster.local";
 
@@ -34,6 +37,16 @@ pub struct Service {
     /// `None` when the service has no selector (endpoints come only from EndpointSlices).
     pub selector: Option<BTreeMap<String, String>>,
     pub labels: BTreeMap<String, String>,
+}
+
+impl Service {
+    /// Whether the selector picks the workload's labels. An absent or empty selector picks
+    /// none, as in Kubernetes. (The namespace is the caller's to check.)
+    pub fn selects(&self, workload: &Workload) -> bool {
+        self.selector.as_ref().is_some_and(|sel| {
+            !sel.is_empty() && sel.iter().all(|(k, v)| workload.labels.get(k) == Some(v))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,11 +147,18 @@ impl MeshModel {
             )
             .take_while(move |(k, _)| k.namespace == workload.key.namespace)
             .map(|(_, s)| s)
-            .filter(move |s| match &s.selector {
-                Some(sel) => {
-                    !sel.is_empty() && sel.iter().all(|(k, v)| workload.labels.get(k) == Some(v))
-                }
-                None => false,
-            })
+            .filter(move |s| s.selects(workload))
+    }
+
+    /// A workload by its key when known, else by its IP.
+    pub fn workload_by_key_or_ip(
+        &self,
+        key: Option<&ObjectKey>,
+        ip: &str,
+    ) -> Option<&Arc<Workload>> {
+        key.and_then(|k| self.workloads.get(k)).or_else(|| {
+            let key = self.workloads_by_ip.get(ip)?;
+            self.workloads.get(key)
+        })
     }
 }

@@ -85,10 +85,7 @@ impl ProxyId {
             namespace: self.namespace.clone(),
             name: self.pod_name.clone(),
         };
-        model.workloads.get(&by_name).or_else(|| {
-            let key = model.workloads_by_ip.get(&self.ip)?;
-            model.workloads.get(key)
-        })
+        model.workload_by_key_or_ip(Some(&by_name), &self.ip)
     }
 }
 

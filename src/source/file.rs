@@ -98,8 +98,10 @@ impl DirState {
                 .modified
                 .and_then(|m| now.duration_since(m).ok())
                 .is_none_or(|age| age < RECENT);
-            let known = self.files.get(path);
-            if known.is_some_and(|f| f.stamp == *stamp && !recent)
+            if self
+                .files
+                .get(path)
+                .is_some_and(|f| f.stamp == *stamp && !recent)
                 && !self.pending.contains_key(path)
             {
                 continue;
@@ -122,27 +124,16 @@ impl DirState {
             self.pending.remove(path);
             let hash = read.hash;
             let parsed = read.parse(path);
-            match self.files.get_mut(path) {
-                Some(file) => {
-                    debug!(file = %path.display(), "input file changed");
-                    file.objects = merge(std::mem::take(&mut file.objects), &parsed);
-                    file.problems = parsed.problems;
-                    file.stamp = *stamp;
-                    file.hash = hash;
-                    changed = true;
-                }
-                None => {
-                    debug!(file = %path.display(), "input file added");
-                    let file = FileState {
-                        stamp: *stamp,
-                        hash,
-                        objects: merge(Vec::new(), &parsed),
-                        problems: parsed.problems,
-                    };
-                    self.files.insert(path.clone(), file);
-                    changed = true;
-                }
-            }
+            let previous = self.files.remove(path).map(|f| f.objects);
+            debug!(file = %path.display(), added = previous.is_none(), "input file taken");
+            let file = FileState {
+                stamp: *stamp,
+                hash,
+                objects: merge(previous.unwrap_or_default(), &parsed),
+                problems: parsed.problems,
+            };
+            self.files.insert(path.clone(), file);
+            changed = true;
         }
         self.loaded = true;
         Ok(changed)

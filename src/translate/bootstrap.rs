@@ -33,20 +33,16 @@ use envoy_types::pb::envoy::config::route::v3::{
     RouteConfiguration, RouteMatch, VirtualHost,
 };
 use envoy_types::pb::envoy::extensions::resource_monitors::downstream_connections::v3::DownstreamConnectionsConfig;
-use envoy_types::pb::google::protobuf::{value::Kind, Any, Duration, Struct, UInt32Value, Value};
-use prost::{Message, Name};
+use envoy_types::pb::google::protobuf::{value::Kind, Duration, Struct, UInt32Value, Value};
 
 use super::cluster::http2_protocol_options;
-use super::filter::hcm::{ads_config_source, hcm_filter, Routes};
+use super::filter::any;
+use super::filter::hcm::{hcm_filter, Routes};
 use super::naming;
-use super::socket_address;
-use crate::mesh::ProxyId;
+use super::{ads_config_source, socket_address};
+use crate::mesh::{ProxyId, DEFAULT_SERVICE_ACCOUNT};
 use crate::xds::json::{message_to_json, JsonError};
 
-/// Istio's port for the sidecar health listener.
-pub const READINESS_PORT: u16 = naming::READINESS_PORT;
-/// Istio's port for the sidecar Prometheus listener.
-pub const PROMETHEUS_PORT: u16 = naming::PROMETHEUS_PORT;
 /// Envoy's limit on downstream connections across all listeners. Istio sets this large
 /// value so the limit exists (Envoy warns without one) but never bites.
 pub const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS: i64 = 2_147_483_647;
@@ -54,8 +50,6 @@ pub const GLOBAL_DOWNSTREAM_MAX_CONNECTIONS: i64 = 2_147_483_647;
 /// deprecated `overload.global_downstream_max_connections` runtime key Istio still sets).
 const DOWNSTREAM_CONNECTIONS_MONITOR: &str =
     "envoy.resource_monitors.global_downstream_max_connections";
-/// Service account reported when none is given (Kubernetes' own default).
-const DEFAULT_SERVICE_ACCOUNT: &str = "default";
 /// Labels that name the application, most specific first (Istio's canonical-name order).
 const APP_LABELS: [&str; 2] = ["app.kubernetes.io/name", "app"];
 /// What meshd reports as `ISTIO_VERSION`.
@@ -282,10 +276,7 @@ fn overload_manager() -> OverloadManager {
     OverloadManager {
         resource_monitors: vec![ResourceMonitor {
             name: DOWNSTREAM_CONNECTIONS_MONITOR.to_string(),
-            config_type: Some(resource_monitor::ConfigType::TypedConfig(Any {
-                type_url: DownstreamConnectionsConfig::type_url(),
-                value: config.encode_to_vec(),
-            })),
+            config_type: Some(resource_monitor::ConfigType::TypedConfig(any(&config))),
         }],
         ..Default::default()
     }
@@ -348,12 +339,12 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
                 // Named so that no dynamic listener (`0.0.0.0_<port>`) can take the name.
                 admin_listener(
                     &naming::readiness_listener(),
-                    READINESS_PORT,
+                    naming::READINESS_PORT,
                     admin_route("readiness", "/healthz/ready", READINESS_CLUSTER, "/ready"),
                 ),
                 admin_listener(
                     &naming::prometheus_listener(),
-                    PROMETHEUS_PORT,
+                    naming::PROMETHEUS_PORT,
                     admin_route("prometheus", "/stats/prometheus", PROMETHEUS_CLUSTER, ""),
                 ),
             ],

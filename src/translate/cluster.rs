@@ -33,7 +33,8 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::google::protobuf::{Any, Duration, UInt32Value};
 
-use super::filter::{any, hcm::ads_config_source};
+use super::ads_config_source;
+use super::filter::any;
 use super::naming;
 use super::socket_address_inner;
 use crate::mesh::{MeshModel, Protocol, Service, ServicePort};

@@ -66,17 +66,15 @@ pub fn load_assignment(
     let endpoints = by_zone
         .into_iter()
         .map(|(zone, endpoints)| {
-            let mut seen = BTreeSet::new();
+            // Sorted by address then port (Endpoint's field order), so duplicates are adjacent.
+            let mut endpoints: Vec<&Endpoint> = endpoints.into_iter().collect();
+            endpoints.dedup_by(|a, b| a.address == b.address && a.port == b.port);
             LocalityLbEndpoints {
                 locality: (!zone.is_empty()).then(|| Locality {
                     zone,
                     ..Default::default()
                 }),
-                lb_endpoints: endpoints
-                    .into_iter()
-                    .filter(|e| seen.insert((e.address.clone(), e.port)))
-                    .map(lb_endpoint)
-                    .collect(),
+                lb_endpoints: endpoints.into_iter().map(lb_endpoint).collect(),
                 ..Default::default()
             }
         })

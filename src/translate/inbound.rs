@@ -67,7 +67,7 @@ pub fn workload_from_metadata(proxy: &ProxyId) -> Option<Workload> {
             .metadata
             .get("SERVICE_ACCOUNT")
             .cloned()
-            .unwrap_or_else(|| "default".to_string()),
+            .unwrap_or_else(|| crate::mesh::DEFAULT_SERVICE_ACCOUNT.to_string()),
         ready: true,
         named_ports: Default::default(),
         mtls_ready: false,

@@ -24,7 +24,10 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use envoy_types::pb::envoy::config::core::v3::{address, socket_address, Address, SocketAddress};
+use envoy_types::pb::envoy::config::core::v3::{
+    address, config_source::ConfigSourceSpecifier, socket_address, Address, AggregatedConfigSource,
+    ApiVersion, ConfigSource, SocketAddress,
+};
 
 use crate::mesh::{MeshModel, ProxyId};
 use crate::xds::{type_url, ProxyResources, Resource, ResourceMap};
@@ -67,16 +70,13 @@ fn encode_all<M: prost::Message>(
         .collect()
 }
 
-/// A resource from bytes already encoded (versioned as `Resource::encode` would).
-fn encoded_resource(name: &str, type_url: &str, value: Vec<u8>) -> Resource {
-    Resource::from_encoded(name, type_url, value)
-}
-
-/// Looks `key` up in `cache`, building and inserting it when absent. When two threads
-/// race, the first insert wins so every caller ends up with the same `Arc`.
-fn cached<K, V>(cache: &RwLock<HashMap<K, Arc<V>>>, key: &K, build: impl FnOnce() -> V) -> Arc<V>
+/// Looks `key` up in `cache`, building and inserting it when absent (the key is only
+/// copied then). When two threads race, the first insert wins so every caller ends up with
+/// the same `Arc`.
+fn cached<K, Q, V>(cache: &RwLock<HashMap<K, Arc<V>>>, key: &Q, build: impl FnOnce() -> V) -> Arc<V>
 where
-    K: std::hash::Hash + Eq + Clone,
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
 {
     if let Some(hit) = cache.read().expect("translator cache lock").get(key) {
         return hit.clone();
@@ -85,9 +85,29 @@ where
     cache
         .write()
         .expect("translator cache lock")
-        .entry(key.clone())
+        .entry(key.to_owned())
         .or_insert(built)
         .clone()
+}
+
+/// A part built by the previous generation, when its inputs are unchanged.
+fn carry<T>(same: bool, part: &OnceLock<Arc<T>>) -> OnceLock<Arc<T>> {
+    match part.get() {
+        Some(built) if same => OnceLock::from(built.clone()),
+        _ => OnceLock::new(),
+    }
+}
+
+/// A cache of the previous generation, when the inputs of its entries are unchanged.
+fn carry_cache<K: Clone, V>(
+    same: bool,
+    cache: &RwLock<HashMap<K, Arc<V>>>,
+) -> RwLock<HashMap<K, Arc<V>>> {
+    RwLock::new(if same {
+        cache.read().expect("translator cache lock").clone()
+    } else {
+        HashMap::new()
+    })
 }
 
 impl Translator {
@@ -111,38 +131,16 @@ impl Translator {
         let endpoints_same = services_same && previous.model.endpoints == model.endpoints;
         let headless_same = services_same
             && (endpoints_same
-                || headless_endpoints(&previous.model) == headless_endpoints(&model));
-        let carry = |same: bool, part: &OnceLock<Arc<ResourceMap>>| match part.get() {
-            Some(built) if same => OnceLock::from(built.clone()),
-            _ => OnceLock::new(),
-        };
+                || listener::outbound::headless_endpoints(&previous.model)
+                    == listener::outbound::headless_endpoints(&model));
         Translator {
             clusters: carry(services_same, &previous.clusters),
             endpoints: carry(endpoints_same, &previous.endpoints),
             listeners: carry(headless_same, &previous.listeners),
-            route_parts: match previous.route_parts.get() {
-                Some(parts) if services_same => OnceLock::from(parts.clone()),
-                _ => OnceLock::new(),
-            },
-            routes_by_namespace: RwLock::new(if services_same {
-                previous
-                    .routes_by_namespace
-                    .read()
-                    .expect("translator cache lock")
-                    .clone()
-            } else {
-                HashMap::new()
-            }),
+            route_parts: carry(services_same, &previous.route_parts),
+            routes_by_namespace: carry_cache(services_same, &previous.routes_by_namespace),
             // Inbound parts embed the shared clusters and listeners.
-            inbound_by_ports: RwLock::new(if services_same && headless_same {
-                previous
-                    .inbound_by_ports
-                    .read()
-                    .expect("translator cache lock")
-                    .clone()
-            } else {
-                HashMap::new()
-            }),
+            inbound_by_ports: carry_cache(headless_same, &previous.inbound_by_ports),
             model,
         }
     }
@@ -183,12 +181,13 @@ impl Translator {
         let parts = self
             .route_parts
             .get_or_init(|| Arc::new(route::encoded_route_parts(&self.model)));
-        cached(&self.routes_by_namespace, &namespace.to_string(), || {
+        cached(&self.routes_by_namespace, namespace, || {
             parts
                 .iter()
                 .map(|p| {
                     let name = p.name().to_string();
-                    let resource = encoded_resource(&name, type_url::ROUTE, p.assemble(namespace));
+                    let resource =
+                        Resource::from_encoded(&name, type_url::ROUTE, p.assemble(namespace));
                     (name, Arc::new(resource))
                 })
                 .collect()
@@ -245,22 +244,13 @@ impl Translator {
     }
 }
 
-/// The endpoints of headless services: the only endpoints outbound listeners depend on.
-fn headless_endpoints(
-    model: &MeshModel,
-) -> Vec<(&crate::mesh::ObjectKey, u16, &crate::mesh::PortEndpoints)> {
-    model
-        .services
-        .values()
-        .filter(|s| s.cluster_ip.is_none())
-        .flat_map(|s| {
-            s.ports.iter().filter_map(move |p| {
-                model
-                    .endpoints_of(&s.key, p.port)
-                    .map(|e| (&s.key, p.port, e.as_ref()))
-            })
-        })
-        .collect()
+/// The config source every dynamic resource uses: the ADS stream, v3.
+pub(crate) fn ads_config_source() -> ConfigSource {
+    ConfigSource {
+        resource_api_version: ApiVersion::V3 as i32,
+        config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        ..Default::default()
+    }
 }
 
 /// An IP (or host name) and TCP port as an Envoy address.

@@ -133,7 +133,9 @@ pub fn http_ports(model: &MeshModel) -> BTreeMap<u16, Vec<&Service>> {
     ports
 }
 
-/// Every outbound route config as a proxy in `proxy_namespace` sees it, sorted by name.
+/// Every outbound route config as a proxy in `proxy_namespace` sees it, sorted by name:
+/// the plain encoding the assembled bytes of `encoded_route_parts` are checked against.
+#[cfg(test)]
 pub fn outbound_route_configs(model: &MeshModel, proxy_namespace: &str) -> Vec<RouteConfiguration> {
     let mut configs: Vec<RouteConfiguration> = http_ports(model)
         .into_iter()

@@ -154,6 +154,19 @@ fn model() -> MeshModel {
     m
 }
 
+/// The base model plus `shop/reviews`, which claims `default/reviews`' ClusterIP.
+fn model_with_shared_vip() -> MeshModel {
+    let mut model = model();
+    let dup = service(
+        "shop",
+        "reviews",
+        Some("10.96.0.12"),
+        vec![port("http", 9080, TargetPort::Number(9080), Protocol::Http)],
+    );
+    model.services.insert(dup.key.clone(), Arc::new(dup));
+    model
+}
+
 fn proxy(id: &str) -> ProxyId {
     ProxyId::parse(id).unwrap()
 }

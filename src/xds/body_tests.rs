@@ -6,10 +6,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use envoy_types::pb::envoy::config::cluster::v3::Cluster;
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryResponse, DiscoveryResponse, Resource as DeltaResource,
-};
 use http_body::Body;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -18,16 +14,8 @@ use tonic::{Code, Status};
 
 use super::{AdsBody, CHUNK, SHARE_MIN};
 use crate::xds::resource::{type_url, Resource};
+use crate::xds::wire::tests::{cluster, delta_prost, sotw_prost};
 use crate::xds::wire::{DeltaResponse, SotwResponse};
-
-fn cluster(name: &str, size: usize) -> Arc<Resource> {
-    let message = Cluster {
-        name: name.to_string(),
-        alt_stat_name: "x".repeat(size),
-        ..Default::default()
-    };
-    Arc::new(Resource::encode(name, type_url::CLUSTER, &message))
-}
 
 /// Small and large values, enough small ones to fill more than one copied chunk, and an
 /// empty resource (fields prost omits).
@@ -49,16 +37,6 @@ fn sotw(nonce: &str) -> SotwResponse {
         resources: resources(),
         type_url: type_url::CLUSTER,
         nonce: nonce.into(),
-    }
-}
-
-fn sotw_prost(r: &SotwResponse) -> DiscoveryResponse {
-    DiscoveryResponse {
-        version_info: r.version_info.clone(),
-        resources: r.resources.iter().map(|r| r.body.to_any()).collect(),
-        type_url: r.type_url.to_string(),
-        nonce: r.nonce.clone(),
-        ..Default::default()
     }
 }
 
@@ -156,23 +134,7 @@ async fn delta_messages_are_framed_as_prost_encodes_them() {
         removed_resources: vec!["gone".into(), String::new()],
         nonce: "3-4".into(),
     };
-    let expected = DeltaDiscoveryResponse {
-        system_version_info: response.system_version_info.clone(),
-        resources: response
-            .resources
-            .iter()
-            .map(|r| DeltaResource {
-                name: r.name.clone(),
-                version: r.version.clone(),
-                resource: Some(r.body.to_any()),
-                ..Default::default()
-            })
-            .collect(),
-        type_url: response.type_url.to_string(),
-        removed_resources: response.removed_resources.clone(),
-        nonce: response.nonce.clone(),
-        ..Default::default()
-    };
+    let expected = delta_prost(&response);
     let (chunks, trailers) = collect(body_of(vec![Ok(response)], usize::MAX)).await;
     assert_eq!(concat(&chunks), framed(&expected));
     assert_eq!(status_of(&trailers.unwrap()), ("0", None));

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
-use super::resource::Resource;
+use super::resource::{type_url::short_name, ProxyResources, Resource};
 
 static POOL: OnceLock<DescriptorPool> = OnceLock::new();
 
@@ -40,6 +40,24 @@ pub enum JsonError {
 /// A resource as Envoy's JSON, with `@type` first.
 pub fn resource_to_json(resource: &Resource) -> Result<serde_json::Value, JsonError> {
     any_to_json(&resource.body.type_url, &resource.body.value)
+}
+
+/// The resources of the given types, as `{"clusters": [...], "endpoints": [...], ...}`
+/// (keys are `type_url::short_name`), each resource with its `@type`.
+pub fn resources_to_json(
+    resources: &ProxyResources,
+    type_urls: &[&str],
+) -> Result<serde_json::Map<String, serde_json::Value>, JsonError> {
+    let mut out = serde_json::Map::new();
+    for url in type_urls {
+        let items = resources
+            .of_type(url)
+            .values()
+            .map(|r| resource_to_json(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.insert(short_name(url).into(), serde_json::Value::Array(items));
+    }
+    Ok(out)
 }
 
 /// Encoded message bytes of the given type URL as JSON with `@type`.

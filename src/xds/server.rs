@@ -13,7 +13,7 @@ use tracing::warn;
 use super::generator::{ConfigGenerator, GenerationWatch};
 use super::push::TokenBucket;
 pub use super::service::AdsService;
-pub use super::status::XdsStatus;
+use super::status::XdsStatus;
 
 #[derive(Debug, Clone)]
 pub struct XdsOptions {

@@ -59,14 +59,6 @@ impl XdsStatus {
         self.inner.streams.lock().expect("status lock").len()
     }
 
-    /// Node ids of the connected proxies (sorted, repeated when a proxy has several streams).
-    pub fn proxies(&self) -> Vec<String> {
-        let streams = self.inner.streams.lock().expect("status lock");
-        let mut ids: Vec<String> = streams.values().map(|(id, _)| id.clone()).collect();
-        ids.sort();
-        ids
-    }
-
     /// Each connected proxy by node id, per type (short names). When a proxy has several
     /// streams (a reconnect overlapping the old stream), the newest is shown.
     pub fn syncz_json(&self) -> serde_json::Value {

@@ -214,4 +214,4 @@ impl WireMessage for DeltaResponse {
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]
-mod tests;
+pub(crate) mod tests;

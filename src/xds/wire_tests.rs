@@ -12,7 +12,8 @@ use prost::Message;
 use super::{DeltaResponse, SotwResponse, WireMessage};
 use crate::xds::resource::{type_url, Resource};
 
-fn cluster(name: &str, size: usize) -> Arc<Resource> {
+/// A cluster resource whose encoding is about `size` bytes long.
+pub(crate) fn cluster(name: &str, size: usize) -> Arc<Resource> {
     let message = Cluster {
         name: name.to_string(),
         alt_stat_name: "x".repeat(size),
@@ -38,7 +39,8 @@ fn encode(message: &impl WireMessage) -> Vec<u8> {
     buf
 }
 
-fn sotw_prost(r: &SotwResponse) -> DiscoveryResponse {
+/// The envoy-types message a `SotwResponse` stands for.
+pub(crate) fn sotw_prost(r: &SotwResponse) -> DiscoveryResponse {
     DiscoveryResponse {
         version_info: r.version_info.clone(),
         resources: r.resources.iter().map(|r| r.body.to_any()).collect(),
@@ -48,7 +50,8 @@ fn sotw_prost(r: &SotwResponse) -> DiscoveryResponse {
     }
 }
 
-fn delta_prost(r: &DeltaResponse) -> DeltaDiscoveryResponse {
+/// The envoy-types message a `DeltaResponse` stands for.
+pub(crate) fn delta_prost(r: &DeltaResponse) -> DeltaDiscoveryResponse {
     DeltaDiscoveryResponse {
         system_version_info: r.system_version_info.clone(),
         resources: r

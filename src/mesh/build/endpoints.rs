@@ -86,7 +86,7 @@ impl<'a> LabelIndex<'a> {
         candidates
             .iter()
             .copied()
-            .filter(|w| selector.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+            .filter(|w| service.selects(w))
             .collect()
     }
 }
@@ -97,14 +97,7 @@ fn from_slices(model: &MeshModel, slices: &[&Slice], port: &ServicePort) -> Vec<
         // Slice ports carry the service port's name (empty for an unnamed port).
         for (_, number) in slice.ports.iter().filter(|(name, _)| *name == port.name) {
             for ep in &slice.endpoints {
-                let workload = ep
-                    .pod
-                    .as_ref()
-                    .and_then(|k| model.workloads.get(k))
-                    .or_else(|| {
-                        let key = model.workloads_by_ip.get(&ep.address)?;
-                        model.workloads.get(key)
-                    });
+                let workload = model.workload_by_key_or_ip(ep.pod.as_ref(), &ep.address);
                 let mut endpoint = endpoint(&ep.address, *number, ep.ready, workload);
                 endpoint.zone = ep.zone.clone();
                 out.push(endpoint);

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::names::{is_tcp, object_key, port};
 use super::{invalid, Invalid};
-use crate::mesh::model::Workload;
+use crate::mesh::model::{Workload, DEFAULT_SERVICE_ACCOUNT};
 use crate::source::objects::Pod;
 
 /// Istio's sidecar-injection label saying the pod's proxy accepts mesh mTLS.
@@ -50,7 +50,7 @@ pub fn check(pod: &Pod) -> Result<Workload, Invalid> {
             .service_account_name
             .clone()
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "default".to_string()),
+            .unwrap_or_else(|| DEFAULT_SERVICE_ACCOUNT.to_string()),
         ready: pod.is_ready() && !terminal,
         named_ports,
         mtls_ready: pod.metadata.labels.get(TLS_MODE_LABEL).map(String::as_str) == Some("istio"),

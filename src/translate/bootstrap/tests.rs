@@ -121,8 +121,8 @@ fn static_listeners_cannot_collide_with_dynamic_ones() {
     for name in names {
         assert!(!name.starts_with(naming::WILDCARD_ADDRESS), "{name}");
     }
-    assert!(naming::is_proxy_port(READINESS_PORT));
-    assert!(naming::is_proxy_port(PROMETHEUS_PORT));
+    assert!(naming::is_proxy_port(naming::READINESS_PORT));
+    assert!(naming::is_proxy_port(naming::PROMETHEUS_PORT));
 }
 
 #[test]

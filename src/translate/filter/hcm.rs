@@ -1,9 +1,6 @@
 //! `envoy.filters.network.http_connection_manager` for sidecar listeners: routes either
 //! from RDS over ADS (outbound) or inline (inbound and the bootstrap's static listeners).
 
-use envoy_types::pb::envoy::config::core::v3::{
-    config_source::ConfigSourceSpecifier, AggregatedConfigSource, ApiVersion, ConfigSource,
-};
 use envoy_types::pb::envoy::config::listener::v3::{filter, Filter};
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -13,6 +10,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::google::protobuf::BoolValue;
 
 use super::router::router_filter;
+use crate::translate::ads_config_source;
 
 pub const NAME: &str = "envoy.filters.network.http_connection_manager";
 
@@ -21,15 +19,6 @@ pub enum Routes {
     /// By name, over the ADS stream.
     Rds(String),
     Inline(Box<RouteConfiguration>),
-}
-
-/// The config source every dynamic resource uses: the ADS stream, v3.
-pub fn ads_config_source() -> ConfigSource {
-    ConfigSource {
-        resource_api_version: ApiVersion::V3 as i32,
-        config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
-        ..Default::default()
-    }
 }
 
 pub fn hcm_config(stat_prefix: &str, routes: Routes) -> HttpConnectionManager {

@@ -114,3 +114,22 @@ pub fn outbound_listeners(model: &MeshModel) -> Vec<Listener> {
     }
     listeners.into_values().collect()
 }
+
+/// The endpoints of headless services: the only endpoints outbound listeners depend on
+/// (a headless service gets a listener per pod address, see `outbound_listeners`).
+pub(crate) fn headless_endpoints(
+    model: &MeshModel,
+) -> Vec<(&crate::mesh::ObjectKey, u16, &crate::mesh::PortEndpoints)> {
+    model
+        .services
+        .values()
+        .filter(|s| s.cluster_ip.is_none())
+        .flat_map(|s| {
+            s.ports.iter().filter_map(move |p| {
+                model
+                    .endpoints_of(&s.key, p.port)
+                    .map(|e| (&s.key, p.port, e.as_ref()))
+            })
+        })
+        .collect()
+}

@@ -230,14 +230,8 @@ fn routes_per_port_with_namespace_domains() {
 
 #[test]
 fn a_domain_is_listed_once_per_route_config() {
-    let mut model = model();
-    let dup = service(
-        "shop",
-        "reviews",
-        Some("10.96.0.12"),
-        vec![port("http", 9080, TargetPort::Number(9080), Protocol::Http)],
-    );
-    model.services.insert(dup.key.clone(), Arc::new(dup));
+    // A second service claiming reviews' ClusterIP: only the first host keeps the domain.
+    let model = model_with_shared_vip();
     for config in route::outbound_route_configs(&model, "shop") {
         let mut seen = std::collections::BTreeSet::new();
         for domain in config.virtual_hosts.iter().flat_map(|v| &v.domains) {

@@ -55,15 +55,8 @@ fn translator_is_send_and_sync() {
 
 #[test]
 fn assembled_routes_equal_encoded_messages() {
-    let mut model = model();
     // A second service claiming reviews' ClusterIP: only the first host keeps the domain.
-    let dup = service(
-        "shop",
-        "reviews",
-        Some("10.96.0.12"),
-        vec![port("http", 9080, TargetPort::Number(9080), Protocol::Http)],
-    );
-    model.services.insert(dup.key.clone(), Arc::new(dup));
+    let model = model_with_shared_vip();
     let parts = route::encoded_route_parts(&model);
     for namespace in ["default", "shop", "elsewhere"] {
         let configs = route::outbound_route_configs(&model, namespace);
