@@ -97,17 +97,19 @@ impl StreamProtocol for DeltaState {
             // keeps the proxy's view right whatever it did with the unsubscribed copy.
             t.known.remove(&name);
         }
+        if first || changed {
+            t.view.wildcard = t.wildcard;
+            t.view.names = Arc::new(t.explicit.iter().cloned().collect());
+        }
         if first {
             for (name, version) in request.initial_resource_versions {
                 t.known.insert(name, version);
             }
-            t.view.wildcard = t.wildcard;
             t.pending = Some(true);
         } else if changed {
-            t.view.wildcard = t.wildcard;
             t.pending.get_or_insert(false);
         }
-        conn.publish(type_url, t.view_with_names());
+        conn.publish(type_url, t.view.clone());
     }
 
     fn on_generation(&mut self) {
@@ -269,7 +271,7 @@ impl TypeState {
         self.view.nonce_sent = nonce.clone();
         self.view.nacked = false;
         self.view.responses += 1;
-        conn.publish(type_url, self.view_with_names());
+        conn.publish(type_url, self.view.clone());
         conn.shared
             .status
             .metrics()
@@ -299,12 +301,5 @@ impl TypeState {
             }
         }
         removed.into_iter().collect()
-    }
-
-    fn view_with_names(&self) -> TypeView {
-        TypeView {
-            names: self.explicit.iter().cloned().collect(),
-            ..self.view.clone()
-        }
     }
 }

@@ -74,9 +74,9 @@ impl StreamProtocol for SotwState {
                 debug!(proxy = %conn.proxy, type_url, %message, "first request carries an earlier rejection");
                 t.view.last_nack = Some(message);
             }
-            t.names = names;
+            t.set_names(names);
             t.pending = Some(true);
-            conn.publish(type_url, t.view_with_names());
+            conn.publish(type_url, t.view.clone());
             return;
         }
         if request.response_nonce != t.view.nonce_sent {
@@ -90,19 +90,19 @@ impl StreamProtocol for SotwState {
             t.view.nacked = true;
             // Not answered: the same content would be rejected again. The next change
             // of configuration pushes.
-            t.names = names;
-            conn.publish(type_url, t.view_with_names());
+            t.set_names(names);
+            conn.publish(type_url, t.view.clone());
             return;
         }
         t.view.version_acked = request.version_info;
         t.view.nonce_acked = request.response_nonce;
         t.view.nacked = false;
         let grew = !type_url::is_wildcard(type_url) && names.iter().any(|n| !t.names.contains(n));
-        t.names = names;
+        t.set_names(names);
         if grew || t.always_respond {
             t.pending = Some(true);
         }
-        conn.publish(type_url, t.view_with_names());
+        conn.publish(type_url, t.view.clone());
     }
 
     /// A new generation: every subscribed type is re-examined when it can be sent.
@@ -167,7 +167,7 @@ impl TypeState {
         self.view.nonce_sent = nonce.clone();
         self.view.nacked = false;
         self.view.responses += 1;
-        conn.publish(type_url, self.view_with_names());
+        conn.publish(type_url, self.view.clone());
         conn.shared
             .status
             .metrics()
@@ -181,10 +181,11 @@ impl TypeState {
         })
     }
 
-    fn view_with_names(&self) -> TypeView {
-        TypeView {
-            names: self.names.iter().cloned().collect(),
-            ..self.view.clone()
+    /// Replaces the subscribed names, and the status view's copy only when they differ.
+    fn set_names(&mut self, names: BTreeSet<String>) {
+        if names != self.names {
+            self.view.names = Arc::new(names.iter().cloned().collect());
+            self.names = names;
         }
     }
 }

@@ -16,8 +16,9 @@ use super::resource::type_url;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TypeView {
     pub wildcard: bool,
-    /// Names explicitly subscribed (sorted).
-    pub names: Vec<String>,
+    /// Names explicitly subscribed (sorted). Shared, and replaced only when the
+    /// subscription changes, so publishing a view after each request copies no names.
+    pub names: Arc<Vec<String>>,
     pub version_sent: String,
     pub nonce_sent: String,
     pub version_acked: String,
