@@ -55,7 +55,7 @@ pub fn build_model(input: &InputSet) -> Built {
 /// config that was valid. An object that is gone from the input is gone from the model.
 #[derive(Debug, Default)]
 pub struct ModelBuilder {
-    last_good: BTreeMap<ObjectRef, KubeObject>,
+    last_good: BTreeMap<ObjectRef, Arc<KubeObject>>,
 }
 
 impl Built {
@@ -105,8 +105,8 @@ impl Parts {
 
 fn build_with(
     input: &InputSet,
-    last_good: &BTreeMap<ObjectRef, KubeObject>,
-) -> (Built, BTreeMap<ObjectRef, KubeObject>) {
+    last_good: &BTreeMap<ObjectRef, Arc<KubeObject>>,
+) -> (Built, BTreeMap<ObjectRef, Arc<KubeObject>>) {
     let mut problems = Vec::new();
     let mut parts = Parts::default();
     let mut accepted = BTreeMap::new();

@@ -9,13 +9,17 @@ mod walk;
 
 pub use objects::KubeObject;
 
+use std::sync::Arc;
+
 use crate::problem::{Origin, Problem};
 
 /// One object read from the input, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceObject {
     pub origin: Origin,
-    pub object: KubeObject,
+    /// Shared: every input set and the model builder's memory of last valid objects hold
+    /// the same parsed object rather than copies.
+    pub object: Arc<KubeObject>,
 }
 
 /// A complete, consistent view of the input at one moment.

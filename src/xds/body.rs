@@ -22,6 +22,9 @@ use super::wire::WireMessage;
 const SHARE_MIN: usize = 1024;
 /// A chunk of copied bytes is cut once it reaches this size (HTTP/2's default frame size).
 const CHUNK: usize = 16 * 1024;
+/// Room for the framing between two shared values (one resource's suffix, the next one's
+/// prefix); the buffer grows when a name is longer.
+const FRAMING: usize = 512;
 /// The gRPC message header: a compression flag and a big-endian length.
 const GRPC_HEADER: usize = 5;
 
@@ -75,14 +78,25 @@ impl<M: WireMessage> Chunks<M> {
             debug_assert_eq!(self.remaining, 0, "encoded_len disagrees with the parts");
             return None;
         }
-        let mut buf = BytesMut::with_capacity(self.remaining.min(CHUNK + SHARE_MIN));
+        let resources = self.message.resources();
+        // When the next value goes out shared, this chunk only carries framing around it.
+        let next = self.next + usize::from(self.suffix_due);
+        let framing_only = self.started
+            && resources
+                .get(next)
+                .is_some_and(|r| r.body.value.len() >= SHARE_MIN);
+        let capacity = if framing_only {
+            FRAMING
+        } else {
+            self.remaining.min(CHUNK + SHARE_MIN)
+        };
+        let mut buf = BytesMut::with_capacity(capacity);
         if !self.started {
             self.started = true;
             buf.put_u8(0);
             buf.put_u32((self.remaining - GRPC_HEADER) as u32);
             self.message.put_head(&mut buf);
         }
-        let resources = self.message.resources();
         loop {
             if self.suffix_due {
                 M::put_resource_suffix(&resources[self.next], &mut buf);

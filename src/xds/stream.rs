@@ -21,7 +21,8 @@ pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: u64,
     pub(crate) delta: bool,
-    node: Option<Node>,
+    /// Shared with the generation task, so a regeneration does not copy it.
+    node: Option<Arc<Node>>,
     /// The node id, for logs and the status registry.
     pub(crate) proxy: String,
     pub(crate) resources: ProxyResources,
@@ -71,7 +72,7 @@ impl Conn {
         let node =
             node.ok_or_else(|| Status::invalid_argument("the first request must carry a node"))?;
         self.proxy = node.id.clone();
-        self.node = Some(node);
+        self.node = Some(Arc::new(node));
         self.shared
             .status
             .register(self.id, &self.proxy, self.delta);

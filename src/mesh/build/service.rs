@@ -70,7 +70,7 @@ pub fn report_shared_cluster_ips(
 ) {
     let mut owners: BTreeMap<&str, (&ObjectKey, &Origin)> = BTreeMap::new();
     for source in sources {
-        let KubeObject::Service(svc) = &source.object else {
+        let KubeObject::Service(svc) = &*source.object else {
             continue;
         };
         let Ok(key) = object_key(&svc.metadata, true) else {

@@ -15,7 +15,7 @@ fn names(set: &InputSet) -> Vec<String> {
 }
 
 fn port_of(set: &InputSet, name: &str) -> Option<i64> {
-    set.objects.iter().find_map(|o| match &o.object {
+    set.objects.iter().find_map(|o| match &*o.object {
         crate::source::KubeObject::Service(s) if s.metadata.name.as_deref() == Some(name) => {
             s.spec.ports[0].port
         }

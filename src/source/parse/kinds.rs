@@ -4,6 +4,7 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::Arc;
 use tracing::debug;
 
 use super::json::json_error;
@@ -184,7 +185,10 @@ pub(super) fn accept(
                     meta.namespace = Some("default".to_string());
                 }
             }
-            out.objects.push(SourceObject { origin, object });
+            out.objects.push(SourceObject {
+                origin,
+                object: Arc::new(object),
+            });
         }
         Err(error) => {
             let field = error.field.as_deref().map(prefix);

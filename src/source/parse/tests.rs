@@ -41,7 +41,7 @@ fn reads_multi_document_yaml_with_origins() {
     let ns = &parsed.objects[1];
     assert_eq!(ns.origin.document, 2);
     assert_eq!(ns.origin.line, Some(15));
-    let KubeObject::Service(svc) = &service.object else {
+    let KubeObject::Service(svc) = &*service.object else {
         panic!("not a service")
     };
     assert_eq!(svc.metadata.namespace.as_deref(), Some("default"));
