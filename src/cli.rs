@@ -1,12 +1,10 @@
-//! Command-line interface: `serve`, `bootstrap`, `translate`, `validate`.
+//! Command-line interface: the arguments of `serve`, `bootstrap`, `translate`, `validate`
+//! (dispatch is in main.rs, checked process configuration in `config`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use crate::config::{LogFormat, ServeConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -115,20 +113,9 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected key=value, got {s:?}"))
 }
 
-pub fn run() -> ExitCode {
-    let cli = Cli::parse();
-    crate::config::init_logging(cli.log_format);
-    let result = match cli.command {
-        Command::Serve(args) => ServeConfig::from_args(&args).and_then(crate::app::serve),
-        Command::Bootstrap(args) => crate::app::commands::bootstrap(&args),
-        Command::Translate(args) => crate::app::commands::translate(&args),
-        Command::Validate(args) => crate::app::commands::validate(&args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("meshd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }

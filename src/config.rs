@@ -6,13 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::ServeArgs;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+use crate::cli::{LogFormat, ServeArgs};
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use meshd::envoy::json::resource_to_json;
 use meshd::mesh::build::build_model;
 use meshd::mesh::{
     Endpoint, MeshModel, ObjectKey, PortEndpoints, Protocol, ProxyId, Service, ServicePort,
@@ -25,7 +26,6 @@ use meshd::mesh::{
 use meshd::source::file::load_dir;
 use meshd::translate::bootstrap::{render_bootstrap, BootstrapOptions};
 use meshd::translate::Translator;
-use meshd::xds::json::resource_to_json;
 use meshd::xds::type_url;
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 mod support;
 
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use meshd::xds::resource::set_version;
+use meshd::envoy::resource::set_version;
 use meshd::xds::server::XdsOptions;
 use meshd::xds::type_url::{CLUSTER, ENDPOINT, LISTENER};
 use support::*;

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use meshd::xds::resource::set_version;
+use meshd::envoy::resource::set_version;
 use meshd::xds::server::XdsOptions;
 use meshd::xds::type_url::{CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, SECRET};
 use support::*;

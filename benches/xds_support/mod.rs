@@ -35,7 +35,7 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration, UInt32Value};
-use meshd::xds::resource::set_version;
+use meshd::envoy::resource::set_version;
 use meshd::xds::server::{XdsOptions, XdsServer};
 use meshd::xds::{type_url, ConfigGenerator, ProxyResources, Resource};
 use prost::{Message, Name};

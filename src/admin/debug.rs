@@ -10,9 +10,9 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::AdminState;
+use crate::envoy::json::resources_to_json;
+use crate::envoy::type_url;
 use crate::mesh::ProxyId;
-use crate::xds::json::resources_to_json;
-use crate::xds::type_url;
 
 pub async fn syncz(State(state): State<AdminState>) -> Json<Value> {
     Json(state.xds.syncz_json())

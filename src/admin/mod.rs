@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 
-use crate::app::generator::MeshGenerator;
+use crate::pipeline::generator::MeshGenerator;
 use crate::xds::GenerationWatch;
 use crate::xds::XdsStatus;
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::cli::{BootstrapArgs, OutputType, TranslateArgs, ValidateArgs};
+use crate::envoy::json::resources_to_json;
+use crate::envoy::type_url;
 use crate::mesh::build::build_model;
 use crate::mesh::ProxyId;
 use crate::source::file::load_dir;
 use crate::translate::bootstrap::{render_bootstrap, BootstrapOptions};
 use crate::translate::Translator;
-use crate::xds::json::resources_to_json;
-use crate::xds::type_url;
 
 pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
     let options = BootstrapOptions {

@@ -1,9 +1,7 @@
-//! Wiring for `meshd serve`: file source -> mesh model -> translator -> xDS server, plus the
-//! admin HTTP server. The one-shot commands live in `commands`.
+//! Wiring for `meshd serve`: the file source feeds the build pipeline, whose generations the
+//! xDS server pushes, beside the admin HTTP server. The one-shot commands live in `commands`.
 
 pub mod commands;
-pub mod generator;
-pub mod pipeline;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,10 +10,10 @@ use anyhow::Context;
 use tracing::info;
 
 use crate::config::ServeConfig;
+use crate::pipeline::generator::MeshGenerator;
+use crate::pipeline::{self, Debounce};
 use crate::source::file::FileSource;
 use crate::xds::server::{XdsOptions, XdsServer};
-use generator::MeshGenerator;
-use pipeline::Debounce;
 
 pub fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()

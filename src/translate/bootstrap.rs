@@ -40,8 +40,8 @@ use super::filter::any;
 use super::filter::hcm::{hcm_filter, Routes};
 use super::naming;
 use super::{ads_config_source, socket_address};
+use crate::envoy::json::{message_to_json, JsonError};
 use crate::mesh::{ProxyId, DEFAULT_SERVICE_ACCOUNT};
-use crate::xds::json::{message_to_json, JsonError};
 
 /// Envoy's limit on downstream connections across all listeners. Istio sets this large
 /// value so the limit exists (Envoy warns without one) but never bites.

@@ -12,7 +12,7 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod endpoint;
 pub mod filter;
-pub mod inbound;
+pub mod inbound_ports;
 pub mod listener;
 pub mod naming;
 pub mod node;
@@ -29,9 +29,9 @@ use envoy_types::pb::envoy::config::core::v3::{
     ApiVersion, ConfigSource, SocketAddress,
 };
 
+use crate::envoy::{type_url, ProxyResources, Resource, ResourceMap};
 use crate::mesh::{MeshModel, ProxyId};
-use crate::xds::{type_url, ProxyResources, Resource, ResourceMap};
-use inbound::{inbound_ports, InboundPorts};
+use inbound_ports::{inbound_ports, InboundPorts};
 
 /// Clusters and listeners of proxies serving one inbound port set (shared ones included).
 struct InboundParts {
@@ -223,7 +223,7 @@ impl Translator {
         if let Some(workload) = proxy.workload(&self.model) {
             return inbound_ports(&self.model, workload);
         }
-        inbound::workload_from_metadata(proxy)
+        inbound_ports::workload_from_metadata(proxy)
             .map(|w| inbound_ports(&self.model, &w))
             .unwrap_or_default()
     }

@@ -13,7 +13,7 @@ use tonic::codegen::http::HeaderMap;
 use tonic::{Code, Status};
 
 use super::{AdsBody, CHUNK, SHARE_MIN};
-use crate::xds::resource::{type_url, Resource};
+use crate::envoy::resource::{type_url, Resource};
 use crate::xds::wire::tests::{cluster, delta_prost, sotw_prost};
 use crate::xds::wire::{DeltaResponse, SotwResponse};
 

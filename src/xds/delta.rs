@@ -11,10 +11,10 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
-use super::resource::{set_version, type_url, Resource, ResourceMap};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
 use super::wire::DeltaResponse;
+use crate::envoy::resource::{set_version, type_url, Resource, ResourceMap};
 
 /// Responses remembered per type for matching ACKs and NACKs.
 const OUTSTANDING: usize = 16;

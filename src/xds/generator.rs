@@ -4,7 +4,7 @@
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 
-use super::resource::ProxyResources;
+use crate::envoy::resource::ProxyResources;
 
 /// Produces the full set of resources a proxy should hold in the current generation.
 pub trait ConfigGenerator: Send + Sync + 'static {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::resource::type_url;
+use crate::envoy::resource::type_url;
 
 /// A per-type state with a due flag.
 pub(crate) trait Due {

@@ -16,7 +16,7 @@ use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
 
 use super::body::AdsBody;
-use super::server::Shared;
+use super::shared::Shared;
 use super::wire::WireMessage;
 use super::{delta, sotw, stream};
 

@@ -12,10 +12,10 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
-use super::resource::{set_version, type_url, Resource};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
 use super::wire::SotwResponse;
+use crate::envoy::resource::{set_version, type_url, Resource};
 
 #[derive(Default)]
 pub(crate) struct SotwState {

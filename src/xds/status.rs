@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::resource::type_url;
+use crate::envoy::resource::type_url;
 
 /// Sync state of one type on one stream, as shown by /debug/syncz.
 #[derive(Debug, Clone, Default, Serialize)]

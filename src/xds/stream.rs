@@ -11,11 +11,11 @@ use tokio::time::Instant;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
+use super::admission::jittered;
 use super::generator::GenerationWatch;
-use super::push::jittered;
-use super::resource::{type_url, ProxyResources, ResourceMap};
-use super::server::Shared;
+use super::shared::Shared;
 use super::status::TypeView;
+use crate::envoy::resource::{type_url, ProxyResources, ResourceMap};
 
 pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::BufMut;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
-use super::resource::{EncodedAny, Resource};
+use crate::envoy::resource::{EncodedAny, Resource};
 
 /// A response as the HTTP body (`body`) sends it: the fields before the resources, each
 /// resource as a small prefix, its shared value bytes and a small suffix, then the fields

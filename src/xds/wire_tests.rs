@@ -10,7 +10,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 use prost::Message;
 
 use super::{DeltaResponse, SotwResponse, WireMessage};
-use crate::xds::resource::{type_url, Resource};
+use crate::envoy::resource::{type_url, Resource};
 
 /// A cluster resource whose encoding is about `size` bytes long.
 pub(crate) fn cluster(name: &str, size: usize) -> Arc<Resource> {

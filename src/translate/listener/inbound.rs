@@ -11,7 +11,7 @@ use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
 use super::{destination_port_match, listener, tcp_chain};
 use crate::translate::filter::hcm::{hcm_filter, Routes};
 use crate::translate::filter::original_dst::original_dst_filter;
-use crate::translate::inbound::InboundPorts;
+use crate::translate::inbound_ports::InboundPorts;
 use crate::translate::naming;
 use crate::translate::route::inbound_route_config;
 

@@ -266,7 +266,7 @@ fn references_resolve() {
     let json: Vec<String> = r
         .of_type(type_url::LISTENER)
         .values()
-        .map(|l| crate::xds::json::resource_to_json(l).unwrap().to_string())
+        .map(|l| crate::envoy::json::resource_to_json(l).unwrap().to_string())
         .collect();
     let mut referenced = 0;
     for text in json {

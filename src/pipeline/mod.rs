@@ -1,6 +1,9 @@
-//! The build loop of `serve`: each settled change of the input becomes a mesh model, then a
+//! The build pipeline of `serve`: source input -> mesh model -> translator. The build loop: each settled change of the input becomes a mesh model, then a
 //! translator (reusing what the previous generation built where nothing changed), installed
 //! in the generator; the generation number then tells the xDS server to push.
+
+pub mod debounce;
+pub mod generator;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,11 +12,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::generator::MeshGenerator;
 use crate::mesh::build::ModelBuilder;
 use crate::source::InputSet;
 use crate::translate::Translator;
-use crate::xds::debounce::next_settled;
+use debounce::next_settled;
+use generator::MeshGenerator;
 
 /// Debounce settings: wait for `quiet` without changes, at most `max` after the first.
 #[derive(Debug, Clone, Copy)]

@@ -1,23 +1,10 @@
-//! Envoy's proto3 JSON form of resources (`@type` included), through a descriptor set
-//! compiled at build time from the protos envoy-types ships.
+//! Envoy's proto3 JSON form of resources (`@type` included), for `meshd translate`,
+//! `meshd bootstrap`, the golden files and the admin debug views.
 
-use std::sync::OnceLock;
+use prost_reflect::{DynamicMessage, SerializeOptions};
 
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
-
+use super::descriptors::pool;
 use super::resource::{type_url::short_name, ProxyResources, Resource};
-
-static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-
-/// The descriptors of every Envoy message meshd emits.
-pub fn pool() -> &'static DescriptorPool {
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(
-            &include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptors.bin"))[..],
-        )
-        .expect("descriptor set compiled by build.rs decodes")
-    })
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JsonError {
@@ -111,7 +98,7 @@ mod tests {
     use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 
     use super::*;
-    use crate::xds::type_url;
+    use crate::envoy::type_url;
 
     #[test]
     fn renders_a_cluster_with_its_type() {

@@ -5,9 +5,10 @@ use std::sync::{Arc, RwLock};
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 
+use crate::envoy::ProxyResources;
 use crate::translate::node::proxy_from_node;
 use crate::translate::Translator;
-use crate::xds::{ConfigGenerator, ProxyResources};
+use crate::xds::ConfigGenerator;
 
 #[derive(Default)]
 pub struct MeshGenerator {
