@@ -133,6 +133,19 @@ impl MeshModel {
         self.endpoints.get(&(service.clone(), port))
     }
 
+    /// Whether any service lives in `namespace`.
+    pub fn has_services_in(&self, namespace: &str) -> bool {
+        self.services
+            .range(
+                ObjectKey {
+                    namespace: namespace.to_string(),
+                    name: String::new(),
+                }..,
+            )
+            .next()
+            .is_some_and(|(k, _)| k.namespace == namespace)
+    }
+
     /// Services whose selector picks the workload's labels (in its namespace).
     pub fn services_selecting<'a>(
         &'a self,

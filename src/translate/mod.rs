@@ -7,6 +7,11 @@
 //! namespace (the short host names it may use), so they are cached per namespace; inbound
 //! clusters and `virtualInbound` depend only on the ports the workload serves, so they are
 //! cached per inbound port set. Proxies that get the same thing get the same `Arc`s.
+//!
+//! The caches are keyed by what a proxy claims (its namespace, its labels), so they are
+//! bounded by the model, not by what clients send: a namespace without services shares
+//! the config of every other such namespace, port sets found only through node-metadata
+//! labels live in a capped cache that the next generation does not inherit.
 
 pub mod bootstrap;
 pub mod cluster;
@@ -52,9 +57,18 @@ pub struct Translator {
     /// endpoints of headless services (which get a listener per pod address).
     listeners: OnceLock<Arc<ResourceMap>>,
     route_parts: OnceLock<Arc<Vec<route::EncodedPortRoutes>>>,
+    /// Keyed by namespaces that have services; `""` stands for all others.
     routes_by_namespace: RwLock<HashMap<String, Arc<ResourceMap>>>,
+    /// Port sets of workloads the model knows: carried to the next generation.
     inbound_by_ports: RwLock<HashMap<InboundPorts, Arc<InboundParts>>>,
+    /// Port sets found only through a proxy's metadata labels: at most
+    /// `MAX_CLAIMED_PORT_SETS`, built again by each generation.
+    inbound_by_claimed_ports: RwLock<HashMap<InboundPorts, Arc<InboundParts>>>,
 }
+
+/// Distinct port sets from node-metadata labels cached per generation; past this, proxies
+/// with yet another set get their inbound parts built for them alone.
+pub const MAX_CLAIMED_PORT_SETS: usize = 1024;
 
 fn encode_all<M: prost::Message>(
     type_url: &str,
@@ -90,6 +104,28 @@ where
         .clone()
 }
 
+/// As `cached`, but once `cache` holds `cap` entries a missing key is built without being
+/// cached, so that keys chosen by clients cannot grow it without bound.
+fn cached_bounded<K, V>(
+    cache: &RwLock<HashMap<K, Arc<V>>>,
+    key: &K,
+    cap: usize,
+    build: impl FnOnce() -> V,
+) -> Arc<V>
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    if let Some(hit) = cache.read().expect("translator cache lock").get(key) {
+        return hit.clone();
+    }
+    let built = Arc::new(build());
+    let mut cache = cache.write().expect("translator cache lock");
+    if cache.len() >= cap && !cache.contains_key(key) {
+        return built;
+    }
+    cache.entry(key.clone()).or_insert(built).clone()
+}
+
 /// A part built by the previous generation, when its inputs are unchanged.
 fn carry<T>(same: bool, part: &OnceLock<Arc<T>>) -> OnceLock<Arc<T>> {
     match part.get() {
@@ -120,6 +156,7 @@ impl Translator {
             route_parts: OnceLock::new(),
             routes_by_namespace: RwLock::new(HashMap::new()),
             inbound_by_ports: RwLock::new(HashMap::new()),
+            inbound_by_claimed_ports: RwLock::new(HashMap::new()),
         }
     }
 
@@ -141,6 +178,7 @@ impl Translator {
             routes_by_namespace: carry_cache(services_same, &previous.routes_by_namespace),
             // Inbound parts embed the shared clusters and listeners.
             inbound_by_ports: carry_cache(headless_same, &previous.inbound_by_ports),
+            inbound_by_claimed_ports: RwLock::new(HashMap::new()),
             model,
         }
     }
@@ -181,6 +219,13 @@ impl Translator {
         let parts = self
             .route_parts
             .get_or_init(|| Arc::new(route::encoded_route_parts(&self.model)));
+        // Only a namespace with services sees its own short names; every other namespace,
+        // whatever a proxy claims, gets the same configs.
+        let namespace = if self.model.has_services_in(namespace) {
+            namespace
+        } else {
+            ""
+        };
         cached(&self.routes_by_namespace, namespace, || {
             parts
                 .iter()
@@ -194,43 +239,72 @@ impl Translator {
         })
     }
 
-    fn inbound(&self, ports: &InboundPorts) -> Arc<InboundParts> {
-        cached(&self.inbound_by_ports, ports, || {
-            let mut clusters = ResourceMap::clone(self.clusters());
-            clusters.extend(encode_all(
-                type_url::CLUSTER,
-                ports
-                    .iter()
-                    .map(|(port, protocol)| cluster::inbound_cluster(*port, *protocol)),
-                |c| &c.name,
-            ));
-            let mut listeners = ResourceMap::clone(self.listeners());
-            listeners.extend(encode_all(
-                type_url::LISTENER,
-                [listener::inbound::virtual_inbound(ports)],
-                |l| &l.name,
-            ));
-            InboundParts {
-                clusters: Arc::new(clusters),
-                listeners: Arc::new(listeners),
-            }
-        })
+    fn inbound_parts(&self, ports: &InboundPorts) -> InboundParts {
+        let mut clusters = ResourceMap::clone(self.clusters());
+        clusters.extend(encode_all(
+            type_url::CLUSTER,
+            ports
+                .iter()
+                .map(|(port, protocol)| cluster::inbound_cluster(*port, *protocol)),
+            |c| &c.name,
+        ));
+        let mut listeners = ResourceMap::clone(self.listeners());
+        listeners.extend(encode_all(
+            type_url::LISTENER,
+            [listener::inbound::virtual_inbound(ports)],
+            |l| &l.name,
+        ));
+        InboundParts {
+            clusters: Arc::new(clusters),
+            listeners: Arc::new(listeners),
+        }
+    }
+
+    /// The inbound parts of a port set: from the carried cache when the set is one a
+    /// workload of the model has, else from the capped per-generation cache.
+    fn inbound(&self, ports: &InboundPorts, of_model_workload: bool) -> Arc<InboundParts> {
+        if of_model_workload {
+            cached(&self.inbound_by_ports, ports, || self.inbound_parts(ports))
+        } else if let Some(hit) = self
+            .inbound_by_ports
+            .read()
+            .expect("translator cache lock")
+            .get(ports)
+        {
+            hit.clone()
+        } else {
+            cached_bounded(
+                &self.inbound_by_claimed_ports,
+                ports,
+                MAX_CLAIMED_PORT_SETS,
+                || self.inbound_parts(ports),
+            )
+        }
     }
 
     /// The ports the proxy's workload serves: its pod in the model, else the labels of its
     /// node metadata; none when neither is known.
     pub fn inbound_ports(&self, proxy: &ProxyId) -> InboundPorts {
+        self.inbound_ports_of(proxy).0
+    }
+
+    /// The inbound ports, and whether they come from a workload of the model.
+    fn inbound_ports_of(&self, proxy: &ProxyId) -> (InboundPorts, bool) {
         if let Some(workload) = proxy.workload(&self.model) {
-            return inbound_ports(&self.model, workload);
+            return (inbound_ports(&self.model, workload), true);
         }
-        inbound_ports::workload_from_metadata(proxy)
+        let ports = inbound_ports::workload_from_metadata(proxy)
             .map(|w| inbound_ports(&self.model, &w))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // No ports at all is the same for everyone: keep it with the carried sets.
+        let shared = ports.is_empty();
+        (ports, shared)
     }
 
     /// Everything `proxy` should hold.
     pub fn proxy_resources(&self, proxy: &ProxyId) -> ProxyResources {
-        let inbound = self.inbound(&self.inbound_ports(proxy));
+        let (ports, of_model) = self.inbound_ports_of(proxy);
+        let inbound = self.inbound(&ports, of_model);
         let mut out = ProxyResources::default();
         out.by_type
             .insert(type_url::CLUSTER, inbound.clusters.clone());
@@ -241,6 +315,19 @@ impl Translator {
         out.by_type
             .insert(type_url::ROUTE, self.routes(&proxy.namespace));
         out
+    }
+
+    /// Entries in the caches keyed by what proxies claim (for tests and debug views):
+    /// route configs by namespace, carried and claimed inbound port sets.
+    pub fn cache_sizes(&self) -> (usize, usize, usize) {
+        fn len<K, V>(cache: &RwLock<HashMap<K, V>>) -> usize {
+            cache.read().expect("translator cache lock").len()
+        }
+        (
+            len(&self.routes_by_namespace),
+            len(&self.inbound_by_ports),
+            len(&self.inbound_by_claimed_ports),
+        )
     }
 }
 

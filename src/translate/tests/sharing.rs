@@ -129,3 +129,40 @@ fn next_generation_rebuilds_only_what_changed() {
         .of_type(type_url::CLUSTER)
         .contains_key("outbound|9080||ratings.default.svc.cluster.local"));
 }
+
+#[test]
+fn caches_keyed_by_claims_stay_bounded_and_are_not_inherited() {
+    let t = Translator::new(Arc::new(model()));
+    // Namespaces without services, as claimed by many proxies: one shared entry.
+    let first = t.proxy_resources(&proxy(
+        "sidecar~10.9.0.1~x-0.nowhere-0~nowhere-0.svc.cluster.local",
+    ));
+    for i in 1..50 {
+        let other = t.proxy_resources(&proxy(&format!(
+            "sidecar~10.9.0.1~x-0.nowhere-{i}~nowhere-{i}.svc.cluster.local"
+        )));
+        assert!(Arc::ptr_eq(
+            &first.of_type(type_url::ROUTE),
+            &other.of_type(type_url::ROUTE)
+        ));
+    }
+    let (routes, _, _) = t.cache_sizes();
+    assert_eq!(routes, 1);
+
+    // A proxy the model does not know, with labels that select reviews: its port set is
+    // cached for this generation only.
+    let mut claimed = proxy("sidecar~10.9.0.2~ghost-1.default~default.svc.cluster.local");
+    claimed
+        .metadata
+        .insert("LABELS.app".into(), "reviews".into());
+    let resources = t.proxy_resources(&claimed);
+    assert!(resources
+        .of_type(type_url::CLUSTER)
+        .contains_key("inbound|9080||"));
+    // The only carried set is the empty one the service-less proxies above share.
+    let (_, carried, claimed_sets) = t.cache_sizes();
+    assert_eq!((carried, claimed_sets), (1, 1));
+    let next = Translator::next(&t, Arc::new(model()));
+    // Route configs: the shared entry and `default`, a namespace with services.
+    assert_eq!(next.cache_sizes(), (2, 1, 0));
+}
