@@ -98,6 +98,14 @@ impl Parts {
                 let w = workload::check(pod)?;
                 self.model.workloads.insert(w.key.clone(), Arc::new(w));
             }
+            // Istio's networking kinds are read and type-checked (decode problems are
+            // reported) but not applied to traffic yet.
+            KubeObject::VirtualService(_)
+            | KubeObject::DestinationRule(_)
+            | KubeObject::ServiceEntry(_)
+            | KubeObject::WorkloadEntry(_)
+            | KubeObject::Sidecar(_)
+            | KubeObject::Gateway(_) => {}
         }
         Ok(())
     }

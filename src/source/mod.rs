@@ -3,6 +3,7 @@
 //! downstream knows which source is in use.
 
 pub mod file;
+pub mod kinds;
 pub mod objects;
 pub mod parse;
 mod walk;

@@ -2,13 +2,16 @@
 //!
 //! `yaml` splits a file into documents (so every problem carries its document index and a
 //! line number relative to the whole file, and one broken document does not hide the
-//! others); `json` reads JSON files; `kinds` learns each object's kind and name from a
-//! lenient first read, then decodes it typed, which yields the field path and position of a
-//! type error. Kinds meshd does not handle are skipped with a debug log.
+//! others); `json` reads JSON files; `object` learns each object's kind and name from a
+//! lenient first read, then decodes it typed through the kinds registry
+//! (`source::kinds`), which yields the field path and position of a type error. Kinds
+//! meshd does not handle are skipped with a debug log.
 
 mod json;
-mod kinds;
+mod object;
 mod yaml;
+
+pub(crate) use json::json_error;
 
 use std::path::Path;
 

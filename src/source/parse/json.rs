@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::kinds::{accept, parse_value, Header, Source};
+use super::object::{accept, parse_value, Header, Source};
 use super::{at, Parsed};
 use crate::problem::{Origin, Problem};
 use crate::yaml::DecodeError;
@@ -79,7 +79,7 @@ fn list_item_lines(text: &str) -> Vec<(usize, usize)> {
     }
 }
 
-pub(super) fn json_error(
+pub(crate) fn json_error(
     path: &serde_path_to_error::Path,
     error: &serde_json::Error,
 ) -> DecodeError {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::kinds::{accept, parse_value, Header, Source};
+use super::object::{accept, parse_value, Header, Source};
 use super::{at, Parsed};
 use crate::problem::{Origin, Problem};
 

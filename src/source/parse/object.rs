@@ -1,69 +1,16 @@
-//! Which kinds meshd reads and how one object is decoded: a lenient header read (kind,
-//! name, whether it is a `List`), then the typed decode, with problems for what cannot be
-//! read.
+//! How one object is read: a lenient header read (kind, name, whether it is a `List`),
+//! then the typed decode of a kind from the registry (`source::kinds`), with problems for
+//! what cannot be read.
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
 use tracing::debug;
 
-use super::json::json_error;
 use super::{at, Parsed};
 use crate::problem::{ObjectRef, Origin, Problem};
-use crate::source::objects::KubeObject;
+pub(super) use crate::source::kinds::Source;
+use crate::source::kinds::{self};
 use crate::source::SourceObject;
-use crate::yaml::DecodeError;
-
-/// The kinds meshd reads, by API group/version and kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Namespace,
-    Service,
-    EndpointSlice,
-    Pod,
-}
-
-impl Kind {
-    fn of(api_version: &str, kind: &str) -> Option<Kind> {
-        match (api_version, kind) {
-            ("v1", "Namespace") => Some(Kind::Namespace),
-            ("v1", "Service") => Some(Kind::Service),
-            ("v1", "Pod") => Some(Kind::Pod),
-            ("discovery.k8s.io/v1", "EndpointSlice") => Some(Kind::EndpointSlice),
-            _ => None,
-        }
-    }
-
-    fn decode(self, source: Source<'_>) -> Result<KubeObject, DecodeError> {
-        Ok(match self {
-            Kind::Namespace => KubeObject::Namespace(decode(source)?),
-            Kind::Service => KubeObject::Service(decode(source)?),
-            Kind::EndpointSlice => KubeObject::EndpointSlice(decode(source)?),
-            Kind::Pod => KubeObject::Pod(decode(source)?),
-        })
-    }
-}
-
-/// Where a typed object is decoded from; text sources report positions.
-#[derive(Clone, Copy)]
-pub(super) enum Source<'a> {
-    Yaml(&'a str),
-    Json(&'a str),
-    Value(&'a Value),
-}
-
-pub(super) fn decode<T: DeserializeOwned>(source: Source<'_>) -> Result<T, DecodeError> {
-    match source {
-        Source::Yaml(text) => crate::yaml::from_str_with_path(text),
-        Source::Json(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(e.path(), e.inner()))
-        }
-        Source::Value(value) => {
-            serde_path_to_error::deserialize(value).map_err(|e| json_error(e.path(), e.inner()))
-        }
-    }
-}
 
 /// What identifies an object, read leniently (any value types) before the typed decode.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -161,7 +108,7 @@ pub(super) fn accept(
             .push(problem(missing, &format!("missing {missing}")));
         return;
     };
-    let Some(kind) = Kind::of(api_version, kind_name) else {
+    let Some(kind) = kinds::lookup(api_version, kind_name) else {
         debug!(
             file = %origin.file.display(),
             document = origin.document,
@@ -171,15 +118,15 @@ pub(super) fn accept(
         );
         return;
     };
-    let namespaced = kind != Kind::Namespace;
+    let namespaced = kind.namespaced;
     let object_ref = ObjectRef {
         kind: kind_name.to_string(),
         namespace: namespaced.then(|| header.meta("namespace").unwrap_or("default").to_string()),
         name: header.meta("name").unwrap_or_default().to_string(),
     };
-    match kind.decode(source) {
+    match (kind.decode)(source) {
         Ok(mut object) => {
-            if object.is_namespaced() {
+            if kind.namespaced {
                 let meta = object.metadata_mut();
                 if meta.namespace.as_deref().is_none_or(str::is_empty) {
                     meta.namespace = Some("default".to_string());
