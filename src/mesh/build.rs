@@ -7,10 +7,14 @@
 //! reported. Per-kind checks live in the submodules; `endpoints` joins services
 //! with EndpointSlices or, for services without any slice, with the pods they select.
 
+mod duration;
 mod endpoints;
+mod hosts;
+mod istio_fields;
 mod names;
 mod service;
 mod slice;
+mod virtual_service;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -98,10 +102,15 @@ impl Parts {
                 let w = workload::check(pod)?;
                 self.model.workloads.insert(w.key.clone(), Arc::new(w));
             }
-            // Istio's networking kinds are read and type-checked (decode problems are
-            // reported) but not applied to traffic yet.
-            KubeObject::VirtualService(_)
-            | KubeObject::DestinationRule(_)
+            KubeObject::VirtualService(vs) => {
+                let vs = virtual_service::check(vs)?;
+                self.model
+                    .virtual_services
+                    .insert(vs.key.clone(), Arc::new(vs));
+            }
+            // The other Istio networking kinds are read and type-checked (decode problems
+            // are reported) but not checked further or applied to traffic yet.
+            KubeObject::DestinationRule(_)
             | KubeObject::ServiceEntry(_)
             | KubeObject::WorkloadEntry(_)
             | KubeObject::Sidecar(_)

@@ -114,6 +114,8 @@ pub struct MeshModel {
     pub workloads: BTreeMap<ObjectKey, Arc<Workload>>,
     /// Workload keys by IP, for proxies that identify themselves by address.
     pub workloads_by_ip: BTreeMap<String, ObjectKey>,
+    /// Checked VirtualServices by namespace/name (not applied to traffic yet).
+    pub virtual_services: BTreeMap<ObjectKey, Arc<super::traffic::VirtualService>>,
 }
 
 impl MeshModel {
