@@ -14,6 +14,7 @@ use harness::netns::Lab;
 use harness::objects::{self, Port};
 use harness::pod::Pod;
 use harness::process::wait_for;
+use harness::prometheus::{self, Sample};
 use harness::syncz;
 use harness::traffic::{self, Tally};
 
@@ -194,6 +195,12 @@ fn assert_spread(tally: &Tally, servers: &BTreeSet<String>, what: &str) {
     assert_eq!(&answered, servers, "{what}: pods that answered: {tally:?}");
 }
 
+/// The `/stats` name of a cluster counter: clusters count under their `alt_stat_name`,
+/// `<cluster>;` as istiod sets it.
+fn cluster_stat(cluster: &str, counter: &str) -> String {
+    format!("cluster.{cluster};.{counter}")
+}
+
 fn stat(pod: &Pod, name: &str) -> u64 {
     envoy::stat(&pod.ns, name).unwrap_or(0)
 }
@@ -238,10 +245,7 @@ fn http_through_both_sidecars_sotw_and_delta() {
                 client.name
             );
         }
-        let outbound = stat(
-            client,
-            &format!("cluster.{}.upstream_rq_total", http_cluster()),
-        );
+        let outbound = stat(client, &cluster_stat(&http_cluster(), "upstream_rq_total"));
         assert!(
             outbound >= 70,
             "{}: outbound requests {outbound}",
@@ -254,7 +258,7 @@ fn http_through_both_sidecars_sotw_and_delta() {
         .map(|s| {
             let n = stat(
                 s,
-                &format!("cluster.inbound|{HTTP_PORT}||.upstream_rq_total"),
+                &cluster_stat(&format!("inbound|{HTTP_PORT}||"), "upstream_rq_total"),
             );
             assert!(n > 0, "{}: inbound cluster unused", s.name);
             n
@@ -293,7 +297,7 @@ fn tcp_service_through_tcp_proxy() {
         );
         let outbound = stat(
             client,
-            &format!("cluster.outbound|{TCP_PORT}||{FQDN}.upstream_cx_total"),
+            &cluster_stat(&format!("outbound|{TCP_PORT}||{FQDN}"), "upstream_cx_total"),
         );
         assert!(
             outbound >= 9,
@@ -307,11 +311,202 @@ fn tcp_service_through_tcp_proxy() {
         .map(|s| {
             stat(
                 s,
-                &format!("cluster.inbound|{TCP_PORT}||.upstream_cx_total"),
+                &cluster_stat(&format!("inbound|{TCP_PORT}||"), "upstream_cx_total"),
             )
         })
         .sum();
     assert!(inbound >= 18, "inbound tcp connections: {inbound}");
+}
+
+/// Asserts that `samples` have `name` with exactly `labels` and a value of at least `min`.
+fn assert_metric(pod: &Pod, samples: &[Sample], name: &str, labels: &[(&str, &str)], min: f64) {
+    let value = prometheus::value(samples, name, labels);
+    let similar: Vec<&Sample> = samples.iter().filter(|s| s.name == name).collect();
+    assert!(
+        value.is_some_and(|v| v >= min),
+        "{}: {name}{labels:?} = {value:?}, want >= {min}; samples named so: {similar:#?}",
+        pod.name
+    );
+}
+
+/// Stats as an Istio sidecar names them: with istiod's stat names and Istio's tag rules
+/// in the bootstrap, `/stats/prometheus` on 15090 gives Istio's metric names and labels,
+/// whole cluster names included (Envoy's default rules would cut them at the first dot).
+#[test]
+fn prometheus_stats_have_istio_names_and_labels() {
+    let _guard = harness::lock();
+    let world = World::new(1, &[("client-sotw", false)]);
+    let (client, server) = (&world.clients[0], &world.servers[0]);
+    let http = traffic::http_requests(
+        &world.lab,
+        &client.ns,
+        &format!("{VIP}:{HTTP_PORT}"),
+        SVC,
+        10,
+    );
+    assert_eq!(http.ok(), 10, "{http:?}");
+    for i in 0..3 {
+        let reply = traffic::tcp_line(&world.lab, &client.ns, &format!("{VIP}:{TCP_PORT}"), "x");
+        assert!(reply.is_ok(), "tcp echo {i}: {reply:?}");
+    }
+    let outbound_http = http_cluster();
+    let outbound_tcp = format!("outbound|{TCP_PORT}||{FQDN}");
+    let inbound_http = format!("inbound|{HTTP_PORT}||");
+    let inbound_tcp = format!("inbound|{TCP_PORT}||");
+    let http_listener = format!("0.0.0.0_{HTTP_PORT}");
+    let tcp_listener = format!("{VIP}_{TCP_PORT}");
+
+    let c = prometheus::scrape(&client.ns);
+    fn cluster(name: &str) -> [(&str, &str); 1] {
+        [("cluster_name", name)]
+    }
+    assert_metric(
+        client,
+        &c,
+        "envoy_cluster_upstream_rq_total",
+        &cluster(&outbound_http),
+        10.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_cluster_upstream_rq",
+        &[("cluster_name", &outbound_http), ("response_code", "200")],
+        10.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_cluster_upstream_rq",
+        &[
+            ("cluster_name", &outbound_http),
+            ("response_code_class", "2xx"),
+        ],
+        10.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_cluster_upstream_cx_total",
+        &cluster(&outbound_tcp),
+        3.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_cluster_upstream_cx_total",
+        &cluster("xds-grpc"),
+        1.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_http_downstream_rq_total",
+        &[(
+            "http_conn_manager_prefix",
+            &format!("outbound_{http_listener}"),
+        )],
+        10.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_http_downstream_rq",
+        &[
+            (
+                "http_conn_manager_prefix",
+                &format!("outbound_{http_listener}"),
+            ),
+            ("response_code_class", "2xx"),
+        ],
+        10.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_tcp_downstream_cx_total",
+        &[("tcp_prefix", &outbound_tcp)],
+        3.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_listener_downstream_cx_total",
+        &[("listener_address", &http_listener)],
+        1.0,
+    );
+    assert_metric(
+        client,
+        &c,
+        "envoy_listener_downstream_cx_total",
+        &[("listener_address", &tcp_listener)],
+        3.0,
+    );
+
+    let s = prometheus::scrape(&server.ns);
+    assert_metric(
+        server,
+        &s,
+        "envoy_cluster_upstream_rq_total",
+        &cluster(&inbound_http),
+        10.0,
+    );
+    assert_metric(
+        server,
+        &s,
+        "envoy_cluster_upstream_rq",
+        &[("cluster_name", &inbound_http), ("response_code", "200")],
+        10.0,
+    );
+    assert_metric(
+        server,
+        &s,
+        "envoy_cluster_upstream_cx_total",
+        &cluster(&inbound_tcp),
+        3.0,
+    );
+    assert_metric(
+        server,
+        &s,
+        "envoy_http_downstream_rq_total",
+        &[(
+            "http_conn_manager_prefix",
+            &format!("inbound_{http_listener}"),
+        )],
+        10.0,
+    );
+    assert_metric(
+        server,
+        &s,
+        "envoy_tcp_downstream_cx_total",
+        &[("tcp_prefix", &inbound_tcp)],
+        3.0,
+    );
+    assert_metric(
+        server,
+        &s,
+        "envoy_listener_downstream_cx_total",
+        &[("listener_address", "0.0.0.0_15006")],
+        // The three TCP connections and at least one pooled HTTP/1.1 connection.
+        4.0,
+    );
+
+    // Nothing is named the way Envoy's default rules name Istio's clusters.
+    for (pod, samples) in [(client, &c), (server, &s)] {
+        let split: Vec<&Sample> = samples
+            .iter()
+            .filter(|x| {
+                x.name.contains("svc_cluster_local")
+                    || x.labels.contains_key("envoy_cluster_name")
+                    || x.labels.values().any(|v| v.ends_with(';'))
+            })
+            .collect();
+        assert!(
+            split.is_empty(),
+            "{}: default-style names: {split:#?}",
+            pod.name
+        );
+    }
 }
 
 /// Scenario 3: a pod file written gets traffic; a pod file removed stops getting it, with

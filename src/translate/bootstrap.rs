@@ -3,9 +3,12 @@
 //! static `xds-grpc` cluster over HTTP/2, admin on localhost, a readiness listener on 15021
 //! and a Prometheus stats listener on 15090, both served from the admin interface.
 //!
-//! As in Istio, CDS and LDS wait for meshd without a deadline (`initial_fetch_timeout: 0s`):
-//! Envoy's default 15 s would let it finish initialising, and report ready, with no mesh
-//! configuration when meshd is unreachable at start.
+//! As in Istio, CDS and LDS wait for meshd without a deadline (`initial_fetch_timeout: 0s`,
+//! see `ads_config_source`): Envoy's default 15 s would let it finish initialising, and
+//! report ready, with no mesh configuration when meshd is unreachable at start.
+//!
+//! Stats follow Istio's naming (`stats`): its tag rules, and `<name>;` stat names for the
+//! static clusters as Istio's bootstrap has them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,7 +22,7 @@ use envoy_types::pb::envoy::config::cluster::v3::{
 };
 use envoy_types::pb::envoy::config::core::v3::{
     api_config_source::ApiType, grpc_service::EnvoyGrpc, grpc_service::TargetSpecifier,
-    ApiConfigSource, ApiVersion, ConfigSource, GrpcService, Node, TcpKeepalive,
+    ApiConfigSource, ApiVersion, GrpcService, Node, TcpKeepalive,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
     lb_endpoint::HostIdentifier, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
@@ -37,7 +40,7 @@ use envoy_types::pb::google::protobuf::{value::Kind, Duration, Struct, UInt32Val
 
 use super::cluster::http2_protocol_options;
 use super::filter::any;
-use super::filter::hcm::{hcm_filter, Routes};
+use super::filter::hcm::local_hcm_filter;
 use super::naming;
 use super::{ads_config_source, socket_address};
 use crate::envoy::json::{message_to_json, JsonError};
@@ -57,6 +60,13 @@ pub const PROXY_VERSION: &str = concat!("meshd-", env!("CARGO_PKG_VERSION"));
 
 const PROMETHEUS_CLUSTER: &str = "prometheus_stats";
 const READINESS_CLUSTER: &str = "readiness";
+/// Stat prefixes of the static listeners' connection managers: Istio's (`agent` is
+/// pilot-agent's readiness listener, which this one stands in for).
+pub const PROMETHEUS_STAT_PREFIX: &str = "stats";
+pub const READINESS_STAT_PREFIX: &str = "agent";
+
+mod stats;
+pub use stats::{stats_config, ISTIO_STATS_TAGS};
 
 #[derive(Debug, Clone)]
 pub struct BootstrapOptions {
@@ -173,6 +183,7 @@ fn static_cluster(name: &str, host: &str, port: u16, dns: bool, timeout: Duratio
     };
     Cluster {
         name: name.to_string(),
+        alt_stat_name: naming::delimited_stat_name(name),
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(kind as i32)),
         connect_timeout: Some(timeout),
         load_assignment: Some(ClusterLoadAssignment {
@@ -235,7 +246,7 @@ fn admin_route(name: &str, path: &str, cluster: &str, rewrite: &str) -> Route {
 }
 
 /// A listener on `0.0.0.0:port` serving one admin path under another name.
-fn admin_listener(name: &str, port: u16, route: Route) -> Listener {
+fn admin_listener(name: &str, stat_prefix: &str, port: u16, route: Route) -> Listener {
     let routes = RouteConfiguration {
         name: name.to_string(),
         virtual_hosts: vec![VirtualHost {
@@ -250,21 +261,10 @@ fn admin_listener(name: &str, port: u16, route: Route) -> Listener {
         name: name.to_string(),
         address: Some(socket_address(naming::WILDCARD_ADDRESS, port)),
         filter_chains: vec![FilterChain {
-            filters: vec![hcm_filter(name, Routes::Inline(Box::new(routes)))],
+            filters: vec![local_hcm_filter(stat_prefix, routes)],
             ..Default::default()
         }],
         ..Default::default()
-    }
-}
-
-/// CDS and LDS over ADS, waiting for meshd however long it takes (see the module docs).
-fn dynamic_config_source() -> ConfigSource {
-    ConfigSource {
-        initial_fetch_timeout: Some(Duration {
-            seconds: 0,
-            nanos: 0,
-        }),
-        ..ads_config_source()
     }
 }
 
@@ -313,8 +313,8 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
         node: Some(node(options, &proxy)),
         dynamic_resources: Some(DynamicResources {
             ads_config: Some(ads),
-            cds_config: Some(dynamic_config_source()),
-            lds_config: Some(dynamic_config_source()),
+            cds_config: Some(ads_config_source()),
+            lds_config: Some(ads_config_source()),
             ..Default::default()
         }),
         static_resources: Some(StaticResources {
@@ -339,11 +339,13 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
                 // Named so that no dynamic listener (`0.0.0.0_<port>`) can take the name.
                 admin_listener(
                     &naming::readiness_listener(),
+                    READINESS_STAT_PREFIX,
                     naming::READINESS_PORT,
                     admin_route("readiness", "/healthz/ready", READINESS_CLUSTER, "/ready"),
                 ),
                 admin_listener(
                     &naming::prometheus_listener(),
+                    PROMETHEUS_STAT_PREFIX,
                     naming::PROMETHEUS_PORT,
                     admin_route("prometheus", "/stats/prometheus", PROMETHEUS_CLUSTER, ""),
                 ),
@@ -355,6 +357,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
             ..Default::default()
         }),
         overload_manager: Some(overload_manager()),
+        stats_config: Some(stats_config()),
         ..Default::default()
     })
 }

@@ -10,20 +10,21 @@
 //! the same inbound ports share the encoded clusters.
 //!
 //! Every cluster that carries traffic gets Istio's never-tripping circuit breakers, and
-//! `PassthroughCluster` speaks upstream the HTTP version the client spoke.
+//! `PassthroughCluster` speaks upstream the HTTP version the client spoke. Every cluster
+//! gets istiod's `alt_stat_name` (`<name>;`), which with Istio's stats tag rules keeps the
+//! whole cluster name as the `cluster_name` label.
 
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
     circuit_breakers::Thresholds,
-    cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig, LbPolicy},
+    cluster::{ClusterDiscoveryType, CommonLbConfig, DiscoveryType, EdsClusterConfig, LbPolicy},
     CircuitBreakers, Cluster,
 };
 use envoy_types::pb::envoy::config::core::v3::{
     BindConfig, Http1ProtocolOptions, Http2ProtocolOptions,
     HttpProtocolOptions as CommonHttpProtocolOptions, RoutingPriority,
 };
-use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     http_protocol_options::{
         explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions,
@@ -106,9 +107,15 @@ pub fn unlimited_circuit_breakers() -> CircuitBreakers {
     }
 }
 
+/// How long an ORIGINAL_DST inbound cluster keeps an unused host: as long as Envoy's
+/// durations go (istiod's value, about 292 years), since there is only ever the one
+/// application address to connect to.
+pub const INBOUND_CLEANUP_INTERVAL_SECS: i64 = (i64::MAX - 999_999_999) / 1_000_000_000;
+
 fn base(name: String, kind: DiscoveryType, lb: LbPolicy) -> Cluster {
     Cluster {
         circuit_breakers: Some(unlimited_circuit_breakers()),
+        alt_stat_name: naming::delimited_stat_name(&name),
         name,
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(kind as i32)),
         lb_policy: lb as i32,
@@ -120,18 +127,27 @@ fn base(name: String, kind: DiscoveryType, lb: LbPolicy) -> Cluster {
     }
 }
 
+/// A cluster of a service or of the workload's ports, with the fields istiod's cluster
+/// builder gives those (an empty `common_lb_config` among them) and not the fixed ones.
+fn service_base(name: String, kind: DiscoveryType, lb: LbPolicy) -> Cluster {
+    Cluster {
+        common_lb_config: Some(CommonLbConfig::default()),
+        ..base(name, kind, lb)
+    }
+}
+
 /// `outbound|<port>||<fqdn>`: EDS over ADS, or ORIGINAL_DST for a headless service.
 pub fn outbound_cluster(service: &Service, port: &ServicePort) -> Cluster {
     let name = naming::outbound_cluster(port.port, "", &service.hostname);
     let mut cluster = if service.cluster_ip.is_some() {
-        let mut c = base(name.clone(), DiscoveryType::Eds, LbPolicy::LeastRequest);
+        let mut c = service_base(name.clone(), DiscoveryType::Eds, LbPolicy::LeastRequest);
         c.eds_cluster_config = Some(EdsClusterConfig {
             eds_config: Some(ads_config_source()),
             service_name: name,
         });
         c
     } else {
-        base(name, DiscoveryType::OriginalDst, LbPolicy::ClusterProvided)
+        service_base(name, DiscoveryType::OriginalDst, LbPolicy::ClusterProvided)
     };
     if port.protocol.is_http2() {
         cluster.typed_extension_protocol_options = http2_protocol_options();
@@ -161,12 +177,16 @@ fn bind_to_inbound_address() -> Option<BindConfig> {
 
 /// `inbound|<targetPort>||` (see the module docs for why ORIGINAL_DST).
 pub fn inbound_cluster(target_port: u16, protocol: Protocol) -> Cluster {
-    let mut cluster = base(
+    let mut cluster = service_base(
         naming::inbound_cluster(target_port),
         DiscoveryType::OriginalDst,
         LbPolicy::ClusterProvided,
     );
     cluster.upstream_bind_config = bind_to_inbound_address();
+    cluster.cleanup_interval = Some(Duration {
+        seconds: INBOUND_CLEANUP_INTERVAL_SECS,
+        nanos: 0,
+    });
     if protocol.is_http2() {
         cluster.typed_extension_protocol_options = http2_protocol_options();
     }
@@ -186,27 +206,29 @@ pub fn passthrough_cluster() -> Cluster {
 }
 
 /// Inbound traffic to ports no service declares: delivered to the app as dialled.
+///
+/// istiod builds this one by renaming a copy of `PassthroughCluster`, so its stats keep
+/// the `PassthroughCluster;` stat name: both directions count as
+/// `cluster_name="PassthroughCluster"`. meshd keeps that, for dashboards built on it.
 pub fn inbound_passthrough_cluster() -> Cluster {
     let mut cluster = base(
         naming::INBOUND_PASSTHROUGH_CLUSTER.to_string(),
         DiscoveryType::OriginalDst,
         LbPolicy::ClusterProvided,
     );
+    cluster.alt_stat_name = naming::delimited_stat_name(naming::PASSTHROUGH_CLUSTER);
     cluster.upstream_bind_config = bind_to_inbound_address();
     cluster
 }
 
-/// A cluster with no endpoints: connections routed here fail.
+/// A cluster with no endpoints (and, as istiod's, no load assignment at all): connections
+/// routed here fail.
 pub fn blackhole_cluster() -> Cluster {
     let mut cluster = base(
         naming::BLACKHOLE_CLUSTER.to_string(),
         DiscoveryType::Static,
         LbPolicy::RoundRobin,
     );
-    cluster.load_assignment = Some(ClusterLoadAssignment {
-        cluster_name: naming::BLACKHOLE_CLUSTER.to_string(),
-        ..Default::default()
-    });
     // Nothing is ever sent, so there is nothing to limit (Istio sets none either).
     cluster.circuit_breakers = None;
     cluster
@@ -276,6 +298,69 @@ mod tests {
             assert!(t.track_remaining, "{}", c.name);
         }
         assert!(blackhole_cluster().circuit_breakers.is_none());
+    }
+
+    #[test]
+    fn stat_names_are_delimited_as_istiod_does() {
+        let (vip, port) = service(Some("10.96.1.21"));
+        let (headless, _) = service(None);
+        for (cluster, stat_name) in [
+            (
+                outbound_cluster(&vip, &port),
+                "outbound|7070||api.shop.svc.cluster.local;",
+            ),
+            (
+                outbound_cluster(&headless, &port),
+                "outbound|7070||api.shop.svc.cluster.local;",
+            ),
+            (inbound_cluster(9080, Protocol::Http), "inbound|9080||;"),
+            (passthrough_cluster(), "PassthroughCluster;"),
+            // istiod's inbound passthrough keeps the stat name of the cluster it copies.
+            (inbound_passthrough_cluster(), "PassthroughCluster;"),
+            (blackhole_cluster(), "BlackHoleCluster;"),
+        ] {
+            assert_eq!(cluster.alt_stat_name, stat_name, "{}", cluster.name);
+        }
+    }
+
+    #[test]
+    fn service_clusters_get_istiods_cluster_builder_defaults() {
+        let (vip, port) = service(Some("10.96.1.21"));
+        let (headless, _) = service(None);
+        let outbound = outbound_cluster(&vip, &port);
+        let eds = outbound.eds_cluster_config.as_ref().unwrap();
+        assert_eq!(
+            eds.eds_config.as_ref().unwrap().initial_fetch_timeout,
+            Some(Duration::default()),
+            "EDS waits for meshd without a deadline"
+        );
+        let inbound = inbound_cluster(9080, Protocol::Http);
+        for c in [&outbound, &outbound_cluster(&headless, &port), &inbound] {
+            assert_eq!(
+                c.common_lb_config,
+                Some(CommonLbConfig::default()),
+                "{}",
+                c.name
+            );
+        }
+        assert_eq!(
+            inbound.cleanup_interval,
+            Some(Duration {
+                seconds: 9_223_372_035,
+                nanos: 0
+            })
+        );
+        assert!(outbound.cleanup_interval.is_none());
+        // The fixed clusters are built apart from services in istiod, without those.
+        for c in fixed_clusters() {
+            assert!(c.common_lb_config.is_none(), "{}", c.name);
+        }
+        let blackhole = blackhole_cluster();
+        assert!(blackhole.load_assignment.is_none());
+        assert_eq!(
+            blackhole.cluster_discovery_type,
+            Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32))
+        );
     }
 
     #[test]

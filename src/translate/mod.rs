@@ -33,6 +33,7 @@ use envoy_types::pb::envoy::config::core::v3::{
     address, config_source::ConfigSourceSpecifier, socket_address, Address, AggregatedConfigSource,
     ApiVersion, ConfigSource, SocketAddress,
 };
+use envoy_types::pb::google::protobuf::Duration;
 
 use crate::envoy::{type_url, ProxyResources, Resource, ResourceMap};
 use crate::mesh::{MeshModel, ProxyId};
@@ -331,11 +332,16 @@ impl Translator {
     }
 }
 
-/// The config source every dynamic resource uses: the ADS stream, v3.
+/// The config source every dynamic resource uses (CDS and LDS in the bootstrap, RDS in
+/// connection managers, EDS in clusters): the ADS stream, v3, waiting for meshd without a
+/// deadline as istiod's do (`initial_fetch_timeout: 0s`). With Envoy's default of 15 s a
+/// listener or cluster whose routes or endpoints are late would finish warming empty, and
+/// answer 404 or 503 until they arrive.
 pub(crate) fn ads_config_source() -> ConfigSource {
     ConfigSource {
         resource_api_version: ApiVersion::V3 as i32,
         config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        initial_fetch_timeout: Some(Duration::default()),
         ..Default::default()
     }
 }

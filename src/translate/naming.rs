@@ -85,6 +85,11 @@ pub fn virtual_host(hostname: &str, port: u16) -> String {
     format!("{hostname}:{port}")
 }
 
+/// The trace operation of a service's routes: `<fqdn>:<port>/*`.
+pub fn trace_operation(hostname: &str, port: u16) -> String {
+    format!("{}/*", virtual_host(hostname, port))
+}
+
 /// `0.0.0.0_<port>`: outbound HTTP listeners and inbound filter chains.
 pub fn wildcard_listener(port: u16) -> String {
     format!("{WILDCARD_ADDRESS}_{port}")
@@ -95,14 +100,27 @@ pub fn tcp_listener(address: &str, port: u16) -> String {
     format!("{address}_{port}")
 }
 
-/// Stat prefix of the HTTP connection manager on an outbound port.
-pub fn outbound_stat_prefix(port: u16) -> String {
-    format!("outbound_{WILDCARD_ADDRESS}_{port}")
+/// Ends the stat names istiod delimits (cluster `alt_stat_name`s, connection manager
+/// stat prefixes). Istio's stats tag rules in the bootstrap (`bootstrap::stats_config`)
+/// take everything up to it as the tag value, so names with dots, such as
+/// `outbound|9080||reviews.default.svc.cluster.local`, stay whole.
+pub const STAT_NAME_DELIMITER: char = ';';
+
+/// `name` followed by the stat name delimiter.
+pub fn delimited_stat_name(name: &str) -> String {
+    format!("{name}{STAT_NAME_DELIMITER}")
 }
 
-/// Stat prefix of the HTTP connection manager on an inbound port.
+/// Stat prefix of the HTTP connection manager on an outbound port:
+/// `outbound_0.0.0.0_<port>;`.
+pub fn outbound_stat_prefix(port: u16) -> String {
+    delimited_stat_name(&format!("outbound_{WILDCARD_ADDRESS}_{port}"))
+}
+
+/// Stat prefix of the HTTP connection manager on an inbound port:
+/// `inbound_0.0.0.0_<port>;`.
 pub fn inbound_stat_prefix(port: u16) -> String {
-    format!("inbound_{WILDCARD_ADDRESS}_{port}")
+    delimited_stat_name(&format!("inbound_{WILDCARD_ADDRESS}_{port}"))
 }
 
 /// Virtual host of an inbound HTTP chain: `inbound|http|<port>`.

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use envoy_types::pb::envoy::config::route::v3::{
     retry_policy::{retry_host_predicate, RetryHostPredicate},
     route::Action,
-    route_action::ClusterSpecifier,
+    route_action::{ClusterSpecifier, MaxStreamDuration},
     route_match::PathSpecifier,
-    RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
+    Decorator, RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
 };
 use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
@@ -23,16 +23,23 @@ use prost::Message;
 
 use super::filter::any;
 use super::naming;
-use crate::mesh::{MeshModel, Service};
+use crate::mesh::{MeshModel, Protocol, Service};
 
-/// Istio's default retry conditions.
+/// Istio's default retry conditions for outbound requests. `retriable-status-codes` is
+/// listed but, as in istiod, no status code is: a 503 from the application is not retried.
 pub const DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+/// Istio's retry condition for inbound requests: only those reset before they reached the
+/// application (it closed an idle connection as the request arrived), which are safe to
+/// send again whatever their method.
+pub const INBOUND_RETRY_ON: &str = "reset-before-request";
 const PREVIOUS_HOSTS_PREDICATE: &str = "envoy.retry_host_predicates.previous_hosts";
+/// Largest direct response body outbound route configs allow (istiod's value, 1 MiB).
+pub const MAX_DIRECT_RESPONSE_BODY_BYTES: u32 = 1024 * 1024;
 
-/// Istio's default retry policy: 2 attempts on connection-level failures and 503, each on
-/// another host when one is available.
+/// Istio's default retry policy: 2 attempts on connection-level failures, each on another
+/// host when one is available.
 pub fn default_retry_policy() -> RetryPolicy {
     RetryPolicy {
         retry_on: DEFAULT_RETRY_ON.to_string(),
@@ -46,16 +53,26 @@ pub fn default_retry_policy() -> RetryPolicy {
             ))),
         }],
         host_selection_retry_max_attempts: 5,
-        retriable_status_codes: vec![503],
         ..Default::default()
     }
 }
 
-/// The route every virtual host has when no traffic rule applies: all paths to `cluster`,
-/// no timeout (0s disables it, as in Istio).
-pub fn default_route(cluster: &str, retry: Option<RetryPolicy>) -> Route {
+/// Istio's default inbound retry policy (see `INBOUND_RETRY_ON`).
+pub fn inbound_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        retry_on: INBOUND_RETRY_ON.to_string(),
+        num_retries: Some(UInt32Value {
+            value: DEFAULT_RETRY_ATTEMPTS,
+        }),
+        ..Default::default()
+    }
+}
+
+/// A route named `name` sending every path to `cluster` with no timeout (0s disables it,
+/// as in Istio), and an action for the caller to complete.
+fn catch_all_route(name: &str, cluster: &str, action: RouteAction) -> Route {
     Route {
-        name: naming::DEFAULT_ROUTE.to_string(),
+        name: name.to_string(),
         r#match: Some(RouteMatch {
             path_specifier: Some(PathSpecifier::Prefix("/".to_string())),
             ..Default::default()
@@ -63,11 +80,58 @@ pub fn default_route(cluster: &str, retry: Option<RetryPolicy>) -> Route {
         action: Some(Action::Route(RouteAction {
             cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.to_string())),
             timeout: Some(Duration::default()),
-            retry_policy: retry,
-            ..Default::default()
+            ..action
         })),
         ..Default::default()
     }
+}
+
+/// An outbound catch-all route as istiod builds it: no timeout, and the `grpc-timeout`
+/// header honoured without a cap (`max_grpc_timeout: 0s`; istiod keeps this deprecated
+/// field on outbound routes rather than `max_stream_duration`).
+#[allow(deprecated)]
+fn outbound_route(name: &str, cluster: &str, retry: Option<RetryPolicy>) -> Route {
+    catch_all_route(
+        name,
+        cluster,
+        RouteAction {
+            max_grpc_timeout: Some(Duration::default()),
+            retry_policy: retry,
+            ..Default::default()
+        },
+    )
+}
+
+/// The route of a service's virtual host when no traffic rule applies: Istio's retries,
+/// and the trace operation `<fqdn>:<port>/*`.
+pub fn default_route(cluster: &str, hostname: &str, port: u16) -> Route {
+    Route {
+        decorator: Some(Decorator {
+            operation: naming::trace_operation(hostname, port),
+            ..Default::default()
+        }),
+        ..outbound_route(naming::DEFAULT_ROUTE, cluster, Some(default_retry_policy()))
+    }
+}
+
+/// The route of an inbound chain: to the inbound cluster, with no timeout and no stream
+/// duration limit, `grpc-timeout` honoured without a cap, and the inbound retry policy
+/// except on gRPC ports (retrying a reset stream is not safe for streaming calls).
+pub fn inbound_route(cluster: &str, protocol: Protocol) -> Route {
+    let grpc = matches!(protocol, Protocol::Grpc | Protocol::GrpcWeb);
+    catch_all_route(
+        naming::DEFAULT_ROUTE,
+        cluster,
+        RouteAction {
+            max_stream_duration: Some(MaxStreamDuration {
+                max_stream_duration: Some(Duration::default()),
+                grpc_timeout_header_max: Some(Duration::default()),
+                ..Default::default()
+            }),
+            retry_policy: (!grpc).then(inbound_retry_policy),
+            ..Default::default()
+        },
+    )
 }
 
 fn service_virtual_host(
@@ -95,8 +159,11 @@ fn service_virtual_host(
         domains,
         routes: vec![default_route(
             &naming::outbound_cluster(port, "", &service.hostname),
-            Some(default_retry_policy()),
+            &service.hostname,
+            port,
         )],
+        // Envoy tells the application which attempt this is (`x-envoy-attempt-count`).
+        include_request_attempt_count: true,
         ..Default::default()
     })
 }
@@ -105,10 +172,12 @@ fn allow_any_virtual_host() -> VirtualHost {
     VirtualHost {
         name: naming::ALLOW_ANY_VHOST.to_string(),
         domains: vec!["*".to_string()],
-        routes: vec![Route {
-            name: naming::ALLOW_ANY_VHOST.to_string(),
-            ..default_route(naming::PASSTHROUGH_CLUSTER, None)
-        }],
+        routes: vec![outbound_route(
+            naming::ALLOW_ANY_VHOST,
+            naming::PASSTHROUGH_CLUSTER,
+            None,
+        )],
+        include_request_attempt_count: true,
         ..Default::default()
     }
 }
@@ -157,13 +226,16 @@ pub fn outbound_route_configs(model: &MeshModel, proxy_namespace: &str) -> Vec<R
 }
 
 /// The inline route config of an inbound HTTP chain: everything to `inbound|<port>||`.
-pub fn inbound_route_config(target_port: u16) -> RouteConfiguration {
+pub fn inbound_route_config(target_port: u16, protocol: Protocol) -> RouteConfiguration {
     RouteConfiguration {
         name: naming::inbound_cluster(target_port),
         virtual_hosts: vec![VirtualHost {
             name: naming::inbound_virtual_host(target_port),
             domains: vec!["*".to_string()],
-            routes: vec![default_route(&naming::inbound_cluster(target_port), None)],
+            routes: vec![inbound_route(
+                &naming::inbound_cluster(target_port),
+                protocol,
+            )],
             ..Default::default()
         }],
         validate_clusters: Some(BoolValue { value: false }),
@@ -204,6 +276,9 @@ fn config_shell(port: u16) -> RouteConfiguration {
         name: naming::route_config(port),
         // Clusters come over CDS on the same stream; do not make RDS wait for them.
         validate_clusters: Some(BoolValue { value: false }),
+        max_direct_response_body_size_bytes: Some(UInt32Value {
+            value: MAX_DIRECT_RESPONSE_BODY_BYTES,
+        }),
         ignore_port_in_host_matching: true,
         ..Default::default()
     }
@@ -282,4 +357,89 @@ pub fn encoded_route_parts(model: &MeshModel) -> Vec<EncodedPortRoutes> {
         .collect();
     parts.sort_by(|a, b| a.name.cmp(&b.name));
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(route: &Route) -> &RouteAction {
+        match route.action.as_ref() {
+            Some(Action::Route(a)) => a,
+            other => panic!("not a route action: {other:?}"),
+        }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn outbound_routes_have_no_timeouts_and_istios_retries() {
+        let route = default_route(
+            "outbound|9080||reviews.default.svc.cluster.local",
+            "reviews.default.svc.cluster.local",
+            9080,
+        );
+        let a = action(&route);
+        assert_eq!(a.timeout, Some(Duration::default()));
+        assert_eq!(a.max_grpc_timeout, Some(Duration::default()));
+        assert!(a.max_stream_duration.is_none());
+        assert_eq!(
+            route.decorator.as_ref().unwrap().operation,
+            "reviews.default.svc.cluster.local:9080/*"
+        );
+        let retry = a.retry_policy.as_ref().unwrap();
+        assert_eq!(retry.retry_on, DEFAULT_RETRY_ON);
+        assert_eq!(retry.num_retries, Some(UInt32Value { value: 2 }));
+        assert!(
+            retry.retriable_status_codes.is_empty(),
+            "503 is not retried"
+        );
+        assert_eq!(retry.host_selection_retry_max_attempts, 5);
+
+        let vhost = allow_any_virtual_host();
+        assert!(vhost.include_request_attempt_count);
+        let a = action(&vhost.routes[0]);
+        assert_eq!(vhost.routes[0].name, naming::ALLOW_ANY_VHOST);
+        assert_eq!(a.timeout, Some(Duration::default()));
+        assert_eq!(a.max_grpc_timeout, Some(Duration::default()));
+        assert!(a.retry_policy.is_none());
+    }
+
+    #[test]
+    fn inbound_routes_have_no_stream_limit_and_retry_resets_except_grpc() {
+        for protocol in [
+            Protocol::Http,
+            Protocol::Http2,
+            Protocol::Grpc,
+            Protocol::GrpcWeb,
+        ] {
+            let config = inbound_route_config(9080, protocol);
+            assert_eq!(config.validate_clusters, Some(BoolValue { value: false }));
+            let route = &config.virtual_hosts[0].routes[0];
+            let a = action(route);
+            assert_eq!(a.timeout, Some(Duration::default()));
+            let limit = a.max_stream_duration.as_ref().unwrap();
+            assert_eq!(limit.max_stream_duration, Some(Duration::default()));
+            assert_eq!(limit.grpc_timeout_header_max, Some(Duration::default()));
+            let grpc = matches!(protocol, Protocol::Grpc | Protocol::GrpcWeb);
+            match &a.retry_policy {
+                None => assert!(grpc, "{protocol:?}"),
+                Some(retry) => {
+                    assert!(!grpc, "{protocol:?}");
+                    assert_eq!(retry.retry_on, INBOUND_RETRY_ON);
+                    assert_eq!(retry.num_retries, Some(UInt32Value { value: 2 }));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn outbound_route_configs_carry_istios_settings() {
+        let shell = config_shell(9080);
+        assert_eq!(
+            shell.max_direct_response_body_size_bytes,
+            Some(UInt32Value { value: 1024 * 1024 })
+        );
+        assert!(shell.ignore_port_in_host_matching);
+        assert_eq!(shell.validate_clusters, Some(BoolValue { value: false }));
+    }
 }

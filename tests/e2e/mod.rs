@@ -14,6 +14,7 @@ pub mod netns;
 pub mod objects;
 pub mod pod;
 pub mod process;
+pub mod prometheus;
 pub mod syncz;
 pub mod traffic;
 

@@ -1,6 +1,7 @@
 //! Unit tests of the sidecar bootstrap.
 
 use super::*;
+use prost::Message;
 
 fn options(addr: &str) -> BootstrapOptions {
     BootstrapOptions {
@@ -141,4 +142,59 @@ fn global_connection_limit_as_resource_monitor() {
         GLOBAL_DOWNSTREAM_MAX_CONNECTIONS.to_string()
     );
     assert!(json.get("layeredRuntime").is_none());
+}
+
+#[test]
+fn istio_stats_tag_rules_replace_envoys_defaults() {
+    let json = render_bootstrap(&options("meshd:15010")).unwrap();
+    let stats = &json["statsConfig"];
+    assert_eq!(stats["useAllDefaultTags"], false);
+    let tags = stats["statsTags"].as_array().unwrap();
+    assert_eq!(tags.len(), ISTIO_STATS_TAGS.len());
+    // The first rule is the one that keeps `outbound|9080||reviews.default.svc.cluster.local`
+    // whole: everything up to the `;` of the delimited stat name.
+    assert_eq!(tags[0]["tagName"], "cluster_name");
+    assert_eq!(tags[0]["regex"], r"^cluster(\.(.+);)");
+    let names: Vec<&str> = tags
+        .iter()
+        .map(|t| t["tagName"].as_str().unwrap())
+        .collect();
+    for name in [
+        "http_conn_manager_prefix",
+        "tcp_prefix",
+        "response_code",
+        "response_code_class",
+        "listener_address",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+}
+
+#[test]
+fn static_stat_names_as_in_istios_bootstrap() {
+    let b = bootstrap(&options("meshd:15010")).unwrap();
+    let statics = b.static_resources.unwrap();
+    for c in &statics.clusters {
+        assert_eq!(c.alt_stat_name, format!("{};", c.name));
+    }
+    let prefixes: Vec<String> = statics
+        .listeners
+        .iter()
+        .map(|l| {
+            let filter = &l.filter_chains[0].filters[0];
+            let Some(envoy_types::pb::envoy::config::listener::v3::filter::ConfigType::TypedConfig(
+                any,
+            )) = &filter.config_type
+            else {
+                panic!("typed config");
+            };
+            let hcm = envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager::decode(&any.value[..]).unwrap();
+            hcm.stat_prefix
+        })
+        .collect();
+    assert_eq!(
+        prefixes,
+        [READINESS_STAT_PREFIX, PROMETHEUS_STAT_PREFIX],
+        "readiness then Prometheus"
+    );
 }

@@ -1,6 +1,9 @@
 //! Builders for the network, listener and HTTP filter configs meshd puts into listeners,
 //! one file per filter. Only stock Envoy filters (ISTIO-COMPAT.md, "Stock Envoy only").
 
+pub mod cors;
+pub mod fault;
+pub mod grpc_stats;
 pub mod hcm;
 pub mod original_dst;
 pub mod router;

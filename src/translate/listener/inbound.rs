@@ -8,24 +8,31 @@
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
 
-use super::{destination_port_match, listener, tcp_chain};
-use crate::translate::filter::hcm::{hcm_filter, Routes};
+use super::{
+    destination_port_match, listener, listener_filters_without_deadline,
+    max_connections_per_socket_event, tcp_chain,
+};
+use crate::mesh::Protocol;
+use crate::translate::filter::hcm::{hcm_filter, Routes, Side};
 use crate::translate::filter::original_dst::original_dst_filter;
 use crate::translate::inbound_ports::InboundPorts;
 use crate::translate::naming;
 use crate::translate::route::inbound_route_config;
 
-fn port_chain(port: u16, http: bool) -> FilterChain {
+fn port_chain(port: u16, protocol: Protocol) -> FilterChain {
     let name = naming::wildcard_listener(port);
-    if !http {
+    if !protocol.is_http() {
         return tcp_chain(&name, &naming::inbound_cluster(port), Some(port));
     }
     FilterChain {
         name,
         filter_chain_match: Some(destination_port_match(port)),
         filters: vec![hcm_filter(
+            Side::Inbound {
+                http2: protocol.is_http2(),
+            },
             &naming::inbound_stat_prefix(port),
-            Routes::Inline(Box::new(inbound_route_config(port))),
+            Routes::Inline(Box::new(inbound_route_config(port, protocol))),
         )],
         ..Default::default()
     }
@@ -41,9 +48,10 @@ pub fn virtual_inbound(ports: &InboundPorts) -> Listener {
     filter_chains.extend(
         ports
             .iter()
-            .map(|(port, protocol)| port_chain(*port, protocol.is_http())),
+            .map(|(port, protocol)| port_chain(*port, *protocol)),
     );
-    Listener {
+    listener_filters_without_deadline(Listener {
+        max_connections_to_accept_per_socket_event: max_connections_per_socket_event(),
         listener_filters: vec![original_dst_filter()],
         filter_chains,
         default_filter_chain: Some(tcp_chain(
@@ -57,5 +65,34 @@ pub fn virtual_inbound(ports: &InboundPorts) -> Listener {
             naming::INBOUND_CAPTURE_PORT,
             TrafficDirection::Inbound,
         )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+    use prost::Message;
+
+    fn config(chain: &FilterChain) -> &[u8] {
+        match &chain.filters[0].config_type {
+            Some(ConfigType::TypedConfig(any)) => &any.value,
+            _ => panic!("typed config"),
+        }
+    }
+
+    #[test]
+    fn inbound_stat_prefixes_as_istiod_names_them() {
+        let http =
+            HttpConnectionManager::decode(config(&port_chain(9080, Protocol::Grpc))).unwrap();
+        assert_eq!(http.stat_prefix, "inbound_0.0.0.0_9080;");
+        assert!(
+            http.http2_protocol_options.is_some(),
+            "gRPC port speaks HTTP/2"
+        );
+        let tcp = TcpProxy::decode(config(&port_chain(3306, Protocol::Tcp))).unwrap();
+        assert_eq!(tcp.stat_prefix, "inbound|3306||");
     }
 }

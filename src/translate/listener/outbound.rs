@@ -9,17 +9,24 @@ use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
-use envoy_types::pb::google::protobuf::BoolValue;
+use envoy_types::pb::google::protobuf::{BoolValue, Duration};
 
-use super::{listener, tcp_chain};
+use super::{
+    listener, listener_filters_without_deadline, max_connections_per_socket_event, tcp_chain,
+};
 use crate::mesh::MeshModel;
-use crate::translate::filter::hcm::{hcm_filter, Routes};
+use crate::translate::filter::hcm::{hcm_filter, Routes, Side};
 use crate::translate::naming;
 use crate::translate::route::http_ports;
+
+/// istiod's limit on TLS (or other transport) negotiation of outbound chains; plaintext
+/// chains are established at once, but the field is set on every chain alike.
+pub const TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECS: i64 = 15;
 
 pub fn virtual_outbound() -> Listener {
     Listener {
         use_original_dst: Some(BoolValue { value: true }),
+        max_connections_to_accept_per_socket_event: max_connections_per_socket_event(),
         filter_chains: vec![tcp_chain(
             &naming::blackhole_chain(naming::VIRTUAL_OUTBOUND),
             naming::BLACKHOLE_CLUSTER,
@@ -42,11 +49,18 @@ pub fn virtual_outbound() -> Listener {
 
 /// A per-port listener reached only through `virtualOutbound`.
 fn handed_off(name: String, address: &str, port: u16, chain: FilterChain) -> Listener {
-    Listener {
+    let chain = FilterChain {
+        transport_socket_connect_timeout: Some(Duration {
+            seconds: TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECS,
+            nanos: 0,
+        }),
+        ..chain
+    };
+    listener_filters_without_deadline(Listener {
         bind_to_port: Some(BoolValue { value: false }),
         filter_chains: vec![chain],
         ..listener(name, address, port, TrafficDirection::Outbound)
-    }
+    })
 }
 
 fn http_listener(port: u16) -> Listener {
@@ -54,6 +68,7 @@ fn http_listener(port: u16) -> Listener {
     let chain = FilterChain {
         name: name.clone(),
         filters: vec![hcm_filter(
+            Side::Outbound,
             &naming::outbound_stat_prefix(port),
             Routes::Rds(naming::route_config(port)),
         )],
@@ -132,4 +147,48 @@ pub(crate) fn headless_endpoints(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+    use prost::Message;
+
+    fn hcm(l: &Listener) -> HttpConnectionManager {
+        let filter = &l.filter_chains[0].filters[0];
+        let Some(envoy_types::pb::envoy::config::listener::v3::filter::ConfigType::TypedConfig(
+            any,
+        )) = &filter.config_type
+        else {
+            panic!("typed config");
+        };
+        HttpConnectionManager::decode(&any.value[..]).unwrap()
+    }
+
+    #[test]
+    fn per_port_listeners_as_istiod_builds_them() {
+        let cluster = "outbound|3306||db.shop.svc.cluster.local";
+        for l in [
+            http_listener(9080),
+            tcp_listener("10.96.0.20", 3306, cluster),
+        ] {
+            assert_eq!(l.bind_to_port, Some(BoolValue { value: false }));
+            assert_eq!(l.listener_filters_timeout, Some(Duration::default()));
+            assert!(l.continue_on_listener_filters_timeout, "{}", l.name);
+            assert_eq!(
+                l.filter_chains[0].transport_socket_connect_timeout,
+                Some(Duration {
+                    seconds: 15,
+                    nanos: 0
+                }),
+                "{}",
+                l.name
+            );
+        }
+        assert_eq!(
+            hcm(&http_listener(9080)).stat_prefix,
+            "outbound_0.0.0.0_9080;"
+        );
+    }
 }
