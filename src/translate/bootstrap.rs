@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use envoy_types::pb::envoy::config::bootstrap::v3::{
     bootstrap::{DynamicResources, StaticResources},
-    Admin, Bootstrap,
+    runtime_layer, Admin, Bootstrap, LayeredRuntime, RuntimeLayer,
 };
 use envoy_types::pb::envoy::config::cluster::v3::{
     cluster::{ClusterDiscoveryType, DiscoveryType},
@@ -358,8 +358,42 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
         }),
         overload_manager: Some(overload_manager()),
         stats_config: Some(stats_config()),
+        layered_runtime: Some(layered_runtime()),
         ..Default::default()
     })
+}
+
+/// Runtime as Istio's bootstrap sets it: a static layer with the flags istiod relies on,
+/// and an admin layer so operators can change values at `/runtime_modify`.
+fn layered_runtime() -> LayeredRuntime {
+    let flags = [
+        // Envoy rejects regexes whose RE2 program is larger than 100 by default; Istio
+        // raises the limit so that VirtualService regexes users write are accepted.
+        ("re2.max_program_size.error_level", string("32768")),
+        // Istio keeps accepting request paths with a `#fragment` (Envoy rejects them).
+        (
+            "envoy.reloadable_features.http_reject_path_with_fragment",
+            Value {
+                kind: Some(Kind::BoolValue(false)),
+            },
+        ),
+    ];
+    LayeredRuntime {
+        layers: vec![
+            RuntimeLayer {
+                name: "global config".to_string(),
+                layer_specifier: Some(runtime_layer::LayerSpecifier::StaticLayer(Struct {
+                    fields: flags.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                })),
+            },
+            RuntimeLayer {
+                name: "admin".to_string(),
+                layer_specifier: Some(runtime_layer::LayerSpecifier::AdminLayer(
+                    runtime_layer::AdminLayer {},
+                )),
+            },
+        ],
+    }
 }
 
 /// The bootstrap in Envoy's JSON form (printed as YAML by `meshd bootstrap`).

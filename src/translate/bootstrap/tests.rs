@@ -141,7 +141,10 @@ fn global_connection_limit_as_resource_monitor() {
         monitors[0]["typedConfig"]["maxActiveDownstreamConnections"],
         GLOBAL_DOWNSTREAM_MAX_CONNECTIONS.to_string()
     );
-    assert!(json.get("layeredRuntime").is_none());
+    // Not through the deprecated runtime key.
+    assert!(!json["layeredRuntime"]
+        .to_string()
+        .contains("global_downstream_max_connections"));
 }
 
 #[test]
@@ -197,4 +200,19 @@ fn static_stat_names_as_in_istios_bootstrap() {
         [READINESS_STAT_PREFIX, PROMETHEUS_STAT_PREFIX],
         "readiness then Prometheus"
     );
+}
+
+#[test]
+fn runtime_raises_the_regex_program_limit_as_istio_does() {
+    let json = render_bootstrap(&options("meshd:15010")).unwrap();
+    let layers = json["layeredRuntime"]["layers"].as_array().unwrap();
+    assert_eq!(
+        layers[0]["staticLayer"]["re2.max_program_size.error_level"],
+        "32768"
+    );
+    assert_eq!(
+        layers[0]["staticLayer"]["envoy.reloadable_features.http_reject_path_with_fragment"],
+        false
+    );
+    assert_eq!(layers[1]["name"], "admin");
 }
