@@ -1,6 +1,7 @@
 //! The ADS server against a real Envoy 1.40 (SotW and Delta): Envoy connects, ACKs every
 //! type, and after a cluster-only change its cluster finishes warming at once (the
-//! endpoint re-request is answered). Skipped when `envoy` is not installed.
+//! endpoint re-request is answered). Fails, with how to install it, when Envoy is missing
+//! (see tests/common/envoy.rs).
 
 mod common;
 mod support;
@@ -201,16 +202,24 @@ fn bootstrap(xds_port: u16, delta: bool) -> serde_json::Value {
     })
 }
 
-/// GET on Envoy's admin port.
+/// GET on Envoy's admin port: the response body. An admin that does not answer, or not with
+/// 200, fails the test.
 async fn admin_get(port: u16, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("admin reachable");
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    body
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("admin {path}: no HTTP response: {response:?}"));
+    assert!(
+        head.starts_with("HTTP/1.1 200 "),
+        "admin {path} answered {head}"
+    );
+    body.to_string()
 }
 
 fn stat(stats: &str, name: &str) -> Option<u64> {

@@ -52,4 +52,6 @@ fn at(origin: &Origin, line_offset: usize, location: Option<(usize, usize)>) -> 
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

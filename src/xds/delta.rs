@@ -76,6 +76,16 @@ impl StreamProtocol for DeltaState {
         }
         for name in request.resource_names_subscribe {
             if name == "*" {
+                if !first && !t.wildcard {
+                    // The wildcard asked for again: the proxy may have dropped what it held
+                    // only through it. A version no resource has makes those be sent again
+                    // (or their removal, when they no longer exist).
+                    for (held, version) in &mut t.known {
+                        if !t.explicit.contains(held) {
+                            version.clear();
+                        }
+                    }
+                }
                 t.wildcard = true;
                 continue;
             }
@@ -93,9 +103,14 @@ impl StreamProtocol for DeltaState {
             }
             t.explicit.remove(&name);
             t.absent_notified.remove(&name);
-            // Forgetting it means: still covered by the wildcard, it is sent again, which
-            // keeps the proxy's view right whatever it did with the unsubscribed copy.
-            t.known.remove(&name);
+            if t.wildcard {
+                // Still covered by the wildcard: it is sent again (or its removal, when it
+                // no longer exists), which keeps the proxy's view right whatever it did
+                // with the unsubscribed copy. A version no resource has makes it differ.
+                t.known.insert(name, String::new());
+            } else {
+                t.known.remove(&name);
+            }
         }
         if first || changed {
             t.view.wildcard = t.wildcard;
@@ -136,7 +151,11 @@ impl DeltaState {
         let mut any = false;
         for cluster in &response.resources {
             if endpoints.wildcard || endpoints.explicit.contains(&cluster.name) {
-                endpoints.known.remove(&cluster.name);
+                // A version no resource has: the endpoints are sent again, or their removal
+                // when they no longer exist (forgetting them would lose that).
+                if let Some(version) = endpoints.known.get_mut(&cluster.name) {
+                    version.clear();
+                }
                 any = true;
             }
         }

@@ -8,6 +8,8 @@ mod delta;
 pub mod generator;
 mod options;
 mod pending;
+#[cfg(test)]
+mod proptests;
 pub mod server;
 mod service;
 mod shared;

@@ -115,9 +115,17 @@ pub fn start(ns: &Netns, name: &str, config: &Path, log: &Path) -> Proc {
     Proc::spawn(&format!("envoy {name}"), cmd, log)
 }
 
-/// GET on the Envoy admin API inside `ns`; `None` when it does not answer with 200.
+/// GET on the Envoy admin API inside `ns`; `None` when it does not answer with 200. Only
+/// for polling while Envoy may still be starting: use `admin` for anything asserted on.
 pub fn admin_get(ns: &Netns, path: &str) -> Option<String> {
     http_get_in(ns, &format!("http://127.0.0.1:15000{path}"))
+}
+
+/// GET on the Envoy admin API of a running Envoy: an admin that does not answer fails the
+/// test, so that an empty answer is never read as "nothing to report".
+pub fn admin(ns: &Netns, path: &str) -> String {
+    admin_get(ns, path)
+        .unwrap_or_else(|| panic!("envoy admin {path} in {} did not answer with 200", ns.name))
 }
 
 /// GET with curl inside `ns`.
@@ -128,19 +136,20 @@ pub fn http_get_in(ns: &Netns, url: &str) -> Option<String> {
     out.success().then_some(out.stdout)
 }
 
-/// A counter or gauge from `/stats`, `None` when Envoy does not have it.
+/// A counter or gauge from `/stats`, `None` when Envoy does not have it; fails the test when
+/// the admin does not answer.
 pub fn stat(ns: &Netns, name: &str) -> Option<u64> {
-    let stats = admin_get(ns, "/stats")?;
-    stats.lines().find_map(|l| {
+    admin(ns, "/stats").lines().find_map(|l| {
         let (k, v) = l.split_once(": ")?;
         (k == name).then(|| v.trim().parse().ok()).flatten()
     })
 }
 
-/// Every `*.update_rejected` stat that is not zero: configuration this Envoy refused.
+/// Every `*.update_rejected` stat that is not zero: configuration this Envoy refused. Fails
+/// the test when the admin does not answer (an unreachable Envoy has not shown it rejected
+/// nothing).
 pub fn rejected_updates(ns: &Netns) -> Vec<String> {
-    let stats = admin_get(ns, "/stats").unwrap_or_default();
-    stats
+    admin(ns, "/stats")
         .lines()
         .filter(|l| {
             l.split_once(": ")
@@ -150,13 +159,12 @@ pub fn rejected_updates(ns: &Netns) -> Vec<String> {
         .collect()
 }
 
-/// The endpoints (`ip:port`) Envoy has for `cluster`, from `/clusters`.
+/// The endpoints (`ip:port`) Envoy has for `cluster`, from `/clusters`; fails the test when
+/// the admin does not answer.
 pub fn cluster_endpoints(ns: &Netns, cluster: &str) -> BTreeSet<String> {
-    let Some(text) = admin_get(ns, "/clusters") else {
-        return BTreeSet::new();
-    };
     let prefix = format!("{cluster}::");
-    text.lines()
+    admin(ns, "/clusters")
+        .lines()
         .filter_map(|l| l.strip_prefix(&prefix))
         .filter_map(|rest| {
             let (addr, _) = rest.split_once("::")?;

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
@@ -32,21 +32,85 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How long a test waits to be confident that something does not happen.
 pub const QUIET: Duration = Duration::from_millis(300);
 
-/// A generator whose output the test sets; it records the node ids it was asked for.
+/// A generator whose output the test sets; it records the node ids it was asked for and
+/// how many calls ran at once.
 #[derive(Default)]
 pub struct FakeGenerator {
     resources: Mutex<ProxyResources>,
     error: Mutex<Option<String>>,
     pub nodes: Mutex<Vec<String>>,
+    pub in_flight: InFlight,
 }
 
 impl ConfigGenerator for FakeGenerator {
     fn generate(&self, node: &Node) -> Result<ProxyResources, String> {
+        let _call = self.in_flight.enter();
         self.nodes.lock().unwrap().push(node.id.clone());
         if let Some(e) = self.error.lock().unwrap().clone() {
             return Err(e);
         }
         Ok(self.resources.lock().unwrap().clone())
+    }
+}
+
+/// `generate` calls running at the same moment, and the most seen at once (high-water
+/// mark). Armed with a target, each call waits (up to `WAIT`) until that many calls have
+/// been in flight together, then stays a moment longer: calls that the server lets overlap
+/// do overlap, so the high-water mark shows the server's real bound, not the scheduler's.
+#[derive(Default)]
+pub struct InFlight {
+    state: Mutex<InFlightState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct InFlightState {
+    now: usize,
+    peak: usize,
+    target: Option<usize>,
+}
+
+/// One call in flight; leaving it ends the call.
+pub struct InFlightCall<'a>(&'a InFlight);
+
+/// How long an armed call stays in flight once the target was reached, so that a server
+/// without a bound would let many more calls pile up meanwhile.
+const OVERLAP: Duration = Duration::from_millis(10);
+
+impl InFlight {
+    /// Starts measuring: the high-water mark restarts from zero and calls hold until
+    /// `target` of them have run at once.
+    pub fn arm(&self, target: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.peak = s.now;
+        s.target = Some(target);
+    }
+
+    /// The most calls in flight at once since `arm`.
+    pub fn peak(&self) -> usize {
+        self.state.lock().unwrap().peak
+    }
+
+    fn enter(&self) -> InFlightCall<'_> {
+        let mut s = self.state.lock().unwrap();
+        s.now += 1;
+        s.peak = s.peak.max(s.now);
+        self.changed.notify_all();
+        if let Some(target) = s.target {
+            let (s, _) = self
+                .changed
+                .wait_timeout_while(s, WAIT, |s| s.peak < target)
+                .unwrap();
+            drop(s);
+            std::thread::sleep(OVERLAP);
+        }
+        InFlightCall(self)
+    }
+}
+
+impl Drop for InFlightCall<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap().now -= 1;
     }
 }
 
@@ -393,9 +457,10 @@ fn any_name(type_url: &str, bytes: &[u8]) -> String {
 /// (`lds_nonce`) and routes (`rds_nonce`) and stopped reading: the next generation's
 /// responses back up behind megabytes of clusters.
 pub async fn stall_route_push(h: &Harness, lds_nonce: &str, rds_nonce: &str) {
-    // Eight MiB of clusters overflow the client's stream window while it does not read.
-    // Behind them the transport holds the endpoint response and the outbox (one slot)
-    // the listener response, so the route push stays due.
+    // Eight MiB of clusters overflow the client's stream window while it does not read:
+    // the response body stays busy sending them, the outbox behind it (`OUTBOX`, two slots,
+    // src/xds/service.rs) fills with the endpoint and listener responses, so the route push
+    // stays due.
     h.set(
         type_url::CLUSTER,
         (0..8)
