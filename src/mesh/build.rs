@@ -7,6 +7,7 @@
 //! reported. Per-kind checks live in the submodules; `endpoints` joins services
 //! with EndpointSlices or, for services without any slice, with the pods they select.
 
+mod destination_rule;
 mod duration;
 mod endpoints;
 mod hosts;
@@ -108,10 +109,15 @@ impl Parts {
                     .virtual_services
                     .insert(vs.key.clone(), Arc::new(vs));
             }
+            KubeObject::DestinationRule(dr) => {
+                let dr = destination_rule::check(dr)?;
+                self.model
+                    .destination_rules
+                    .insert(dr.key.clone(), Arc::new(dr));
+            }
             // The other Istio networking kinds are read and type-checked (decode problems
             // are reported) but not checked further or applied to traffic yet.
-            KubeObject::DestinationRule(_)
-            | KubeObject::ServiceEntry(_)
+            KubeObject::ServiceEntry(_)
             | KubeObject::WorkloadEntry(_)
             | KubeObject::Sidecar(_)
             | KubeObject::Gateway(_) => {}

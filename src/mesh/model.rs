@@ -116,6 +116,8 @@ pub struct MeshModel {
     pub workloads_by_ip: BTreeMap<String, ObjectKey>,
     /// Checked VirtualServices by namespace/name (not applied to traffic yet).
     pub virtual_services: BTreeMap<ObjectKey, Arc<super::traffic::VirtualService>>,
+    /// Checked DestinationRules by namespace/name (not applied to traffic yet).
+    pub destination_rules: BTreeMap<ObjectKey, Arc<super::traffic::DestinationRule>>,
 }
 
 impl MeshModel {

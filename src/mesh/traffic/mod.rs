@@ -2,8 +2,10 @@
 //! fully qualified names and durations, weights and ports in their final types. Built from
 //! the networking.istio.io kinds by `mesh::build`; translation reads only these types.
 
+pub mod destination_rule;
 pub mod virtual_service;
 
+pub use destination_rule::*;
 pub use virtual_service::*;
 
 use std::time::Duration;
