@@ -14,6 +14,7 @@ mod hosts;
 mod istio_fields;
 mod names;
 mod service;
+mod service_entry;
 mod slice;
 mod virtual_service;
 mod workload;
@@ -115,12 +116,23 @@ impl Parts {
                     .destination_rules
                     .insert(dr.key.clone(), Arc::new(dr));
             }
+            KubeObject::ServiceEntry(se) => {
+                let se = service_entry::check(se)?;
+                self.model
+                    .service_entries
+                    .insert(se.key.clone(), Arc::new(se));
+            }
+            KubeObject::WorkloadEntry(we) => {
+                let key = names::object_key(&we.metadata, false)?;
+                let entry = service_entry::workload_entry(&we.spec, "spec")?;
+                if entry.address.is_none() {
+                    return Err(invalid("spec.address", "address is required"));
+                }
+                self.model.workload_entries.insert(key, Arc::new(entry));
+            }
             // The other Istio networking kinds are read and type-checked (decode problems
             // are reported) but not checked further or applied to traffic yet.
-            KubeObject::ServiceEntry(_)
-            | KubeObject::WorkloadEntry(_)
-            | KubeObject::Sidecar(_)
-            | KubeObject::Gateway(_) => {}
+            KubeObject::Sidecar(_) | KubeObject::Gateway(_) => {}
         }
         Ok(())
     }

@@ -118,6 +118,9 @@ pub struct MeshModel {
     pub virtual_services: BTreeMap<ObjectKey, Arc<super::traffic::VirtualService>>,
     /// Checked DestinationRules by namespace/name (not applied to traffic yet).
     pub destination_rules: BTreeMap<ObjectKey, Arc<super::traffic::DestinationRule>>,
+    /// Checked ServiceEntries and WorkloadEntries (not applied to traffic yet).
+    pub service_entries: BTreeMap<ObjectKey, Arc<super::traffic::ServiceEntry>>,
+    pub workload_entries: BTreeMap<ObjectKey, Arc<super::traffic::WorkloadEntry>>,
 }
 
 impl MeshModel {

@@ -265,7 +265,10 @@ fn consistent_hash(h: &wire::ConsistentHash, field: &str) -> Checked<ConsistentH
 }
 
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 fn locality(l: &wire::LocalityLbSetting, field: &str) -> Checked<LocalityLb> {

@@ -3,9 +3,11 @@
 //! the networking.istio.io kinds by `mesh::build`; translation reads only these types.
 
 pub mod destination_rule;
+pub mod service_entry;
 pub mod virtual_service;
 
 pub use destination_rule::*;
+pub use service_entry::*;
 pub use virtual_service::*;
 
 use std::time::Duration;
