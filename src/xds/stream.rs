@@ -80,7 +80,7 @@ impl Conn {
         self.shared
             .status
             .register(self.id, &self.proxy, self.delta);
-        info!(proxy = %self.proxy, stream = self.id, delta = self.delta, "xds stream connected");
+        info!("xds stream connected");
         self.regenerate().await
     }
 
@@ -170,7 +170,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         if self.node.is_some() {
             self.shared.status.unregister(self.id);
-            info!(proxy = %self.proxy, stream = self.id, delta = self.delta, "xds stream disconnected");
+            info!("xds stream disconnected");
         }
     }
 }
