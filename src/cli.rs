@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +53,42 @@ pub struct ServeArgs {
     /// How often the configuration directory is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub poll_interval_ms: u64,
+    /// Serve a first configuration that has no service. Off by default: an empty first
+    /// load (a directory still being mounted) would wipe the proxies that reconnect.
+    #[arg(long)]
+    pub allow_empty_config: bool,
+    #[command(flatten)]
+    pub xds: XdsArgs,
+}
+
+/// Limits and pacing of the xDS server (`meshd serve`).
+#[derive(Debug, clap::Args)]
+pub struct XdsArgs {
+    /// Age after which an xDS connection is closed gracefully so the proxy reconnects,
+    /// maybe to another replica (`0` for no limit).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub max_connection_age: Duration,
+    /// Each connection's age is stretched by up to this fraction (0 to 1), at random.
+    #[arg(long, default_value_t = 0.1)]
+    pub max_connection_age_jitter: f64,
+    /// New xDS streams accepted per second (`0` for no limit); one peer IP gets a tenth.
+    #[arg(long, default_value_t = 100.0)]
+    pub new_stream_rate: f64,
+    /// New xDS streams accepted at once above the rate; one peer IP gets a tenth.
+    #[arg(long, default_value_t = 100)]
+    pub new_stream_burst: u32,
+    /// Streams whose configuration is generated at the same time.
+    #[arg(long, default_value_t = 100)]
+    pub max_concurrent_pushes: usize,
+    /// Largest xDS request accepted (`4Mi`, `512Ki`, or bytes).
+    #[arg(long, default_value = "4Mi", value_parser = parse_size)]
+    pub max_request_message_size: usize,
+    /// Largest xDS response sent (`256Mi`, or bytes); a larger one is logged and not sent.
+    #[arg(long, default_value = "256Mi", value_parser = parse_size)]
+    pub max_response_message_size: usize,
+    /// On SIGTERM or SIGINT, how long xDS streams have to close gracefully before exit.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub drain_duration: Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +144,47 @@ pub struct ValidateArgs {
     pub dir: PathBuf,
 }
 
+/// A duration such as `500ms`, `10s`, `30m`, `1h`, or `0`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{s:?} has no unit: write it as 500ms, 10s, 30m or 1h"))?;
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} does not start with a whole number"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m or h)")),
+    };
+    n.checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+/// A size in bytes, or with a binary suffix: `512Ki`, `4Mi`, `1Gi`.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("{s:?} does not start with a whole number"))?;
+    let scale: usize = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (Ki, Mi or Gi)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -118,4 +196,27 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_parse_with_units() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(parse_duration("10d").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("s").is_err());
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512Ki"), Ok(512 << 10));
+        assert_eq!(parse_size("4Mi"), Ok(4 << 20));
+        assert_eq!(parse_size("1Gi"), Ok(1 << 30));
+        assert!(parse_size("4MB").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("Mi").is_err());
+    }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cli::{LogFormat, ServeArgs, XdsArgs};
+use crate::xds::XdsOptions;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -16,6 +17,8 @@ pub struct ServeConfig {
     pub debounce_quiet: Duration,
     pub debounce_max: Duration,
     pub poll_interval: Duration,
+    pub allow_empty_config: bool,
+    pub xds: XdsOptions,
 }
 
 impl ServeConfig {
@@ -45,8 +48,59 @@ impl ServeConfig {
             debounce_quiet: Duration::from_millis(args.debounce_quiet_ms),
             debounce_max: Duration::from_millis(args.debounce_max_ms),
             poll_interval: Duration::from_millis(args.poll_interval_ms),
+            allow_empty_config: args.allow_empty_config,
+            xds: xds_options(&args.xds)?,
         })
     }
+}
+
+/// Smallest message limit accepted: below it even an ordinary request or response fails.
+const MIN_MESSAGE_SIZE: usize = 64 * 1024;
+/// gRPC frames a message with a 32-bit length.
+const MAX_MESSAGE_SIZE: usize = u32::MAX as usize;
+
+/// The xDS server's options from its flags, each checked with the flag named.
+fn xds_options(args: &XdsArgs) -> anyhow::Result<XdsOptions> {
+    let age = args.max_connection_age;
+    if !age.is_zero() && age < Duration::from_secs(1) {
+        bail!("--max-connection-age ({age:?}) must be 0 (no limit) or at least 1s");
+    }
+    let jitter = args.max_connection_age_jitter;
+    if !(0.0..=1.0).contains(&jitter) {
+        bail!("--max-connection-age-jitter ({jitter}) must be between 0 and 1");
+    }
+    let rate = args.new_stream_rate;
+    if !rate.is_finite() || rate < 0.0 {
+        bail!("--new-stream-rate ({rate}) must be a number of streams per second, 0 or more");
+    }
+    if args.new_stream_burst == 0 {
+        bail!("--new-stream-burst must be at least 1");
+    }
+    if args.max_concurrent_pushes == 0 {
+        bail!("--max-concurrent-pushes must be at least 1");
+    }
+    for (flag, size) in [
+        ("--max-request-message-size", args.max_request_message_size),
+        (
+            "--max-response-message-size",
+            args.max_response_message_size,
+        ),
+    ] {
+        if !(MIN_MESSAGE_SIZE..=MAX_MESSAGE_SIZE).contains(&size) {
+            bail!("{flag} ({size} bytes) must be between 64Ki and 4Gi minus one byte");
+        }
+    }
+    Ok(XdsOptions {
+        max_concurrent_pushes: args.max_concurrent_pushes,
+        new_stream_rate: rate,
+        new_stream_burst: args.new_stream_burst,
+        max_connection_age: (!age.is_zero()).then_some(age),
+        max_connection_age_jitter: jitter,
+        max_request_message_size: args.max_request_message_size,
+        max_response_message_size: args.max_response_message_size,
+        drain_duration: args.drain_duration,
+        ..XdsOptions::default()
+    })
 }
 
 /// Logs to stderr; `RUST_LOG` picks levels (default `info`).

@@ -158,3 +158,68 @@ async fn delta_stale_nonce_ignored() {
     d.ack(&again).await;
     h.wait_syncz("routes", "nonce_acked", &again.nonce).await;
 }
+
+/// Envoy's cluster and listener managers apply the valid resources of a Delta response and
+/// name the refused ones in the NACK message: only those are rejected; the others count as
+/// held by the proxy (not resent when re-subscribed).
+#[tokio::test]
+async fn delta_nack_rejects_only_the_named_resources() {
+    let h = Harness::start().await;
+    h.set(CLUSTER, vec![res(CLUSTER, "a", 1), res(CLUSTER, "b", 1)]);
+    h.bump();
+    let mut d = h.delta().await;
+    d.subscribe(CLUSTER, &[]).await;
+    let first = d.recv().await;
+    assert_eq!(delta_names(&first), ["a", "b"]);
+    d.send(DeltaDiscoveryRequest {
+        type_url: CLUSTER.into(),
+        response_nonce: first.nonce.clone(),
+        error_detail: rejection("Error adding/updating cluster(s) a: bad lb policy"),
+        ..Default::default()
+    })
+    .await;
+    d.expect_silence().await;
+    // Asking for both again brings back the held one at its version, not the rejected one.
+    let resubscribe = DeltaDiscoveryRequest {
+        type_url: CLUSTER.into(),
+        resource_names_subscribe: vec!["a".into(), "b".into()],
+        ..Default::default()
+    };
+    d.send(resubscribe.clone()).await;
+    let again = d.recv().await;
+    assert_eq!(delta_names(&again), ["b"]);
+    d.ack(&again).await;
+    // A new version of "a" is sent.
+    h.set(CLUSTER, vec![res(CLUSTER, "a", 2), res(CLUSTER, "b", 1)]);
+    h.bump();
+    assert_eq!(delta_names(&d.recv().await), ["a"]);
+}
+
+/// A NACK whose message names none of the response's resources rejects all of them.
+#[tokio::test]
+async fn delta_nack_naming_nothing_rejects_the_whole_response() {
+    let h = Harness::start().await;
+    h.set(CLUSTER, vec![res(CLUSTER, "a", 1), res(CLUSTER, "b", 1)]);
+    h.bump();
+    let mut d = h.delta().await;
+    d.subscribe(CLUSTER, &[]).await;
+    let first = d.recv().await;
+    d.send(DeltaDiscoveryRequest {
+        type_url: CLUSTER.into(),
+        response_nonce: first.nonce.clone(),
+        error_detail: rejection("bad config"),
+        ..Default::default()
+    })
+    .await;
+    d.expect_silence().await;
+    d.send(DeltaDiscoveryRequest {
+        type_url: CLUSTER.into(),
+        resource_names_subscribe: vec!["a".into(), "b".into()],
+        ..Default::default()
+    })
+    .await;
+    d.expect_silence().await;
+    h.set(CLUSTER, vec![res(CLUSTER, "a", 1), res(CLUSTER, "b", 2)]);
+    h.bump();
+    assert_eq!(delta_names(&d.recv().await), ["b"]);
+}

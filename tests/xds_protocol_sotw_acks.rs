@@ -196,3 +196,34 @@ async fn generate_error_closes_stream_with_message() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert_eq!(err.message(), "node id \"bogus\" is not a sidecar id");
 }
+
+/// A NACK that also subscribes to new names (Envoy folds a grown endpoint subscription into
+/// the request that rejects the last response) is answered with the current set for the
+/// grown subscription; a NACK alone is not.
+#[tokio::test]
+async fn nack_that_adds_names_is_answered_for_the_grown_subscription() {
+    let h = Harness::start().await;
+    h.set(ENDPOINT, vec![res(ENDPOINT, "a", 1), res(ENDPOINT, "b", 1)]);
+    h.bump();
+    let mut s = h.sotw().await;
+    s.subscribe(ENDPOINT, &["a"]).await;
+    let first = s.recv().await;
+    assert_eq!(names(&first), ["a"]);
+    s.nack(&first, "", &["a"]).await;
+    s.expect_silence().await;
+
+    s.nack(&first, "", &["a", "b"]).await;
+    let grown = s.recv().await;
+    assert_eq!(names(&grown), ["a", "b"]);
+    assert_ne!(grown.nonce, first.nonce);
+    // Rejected again with the same names: not answered.
+    s.nack(&grown, "", &["a", "b"]).await;
+    s.expect_silence().await;
+    assert!(h
+        .status
+        .render_metrics()
+        .contains("pilot_total_xds_rejects{type=\"eds\"} 3\n"));
+    // Fewer names on a NACK: nothing new to send.
+    s.nack(&grown, "", &["a"]).await;
+    s.expect_silence().await;
+}

@@ -13,14 +13,17 @@ use crate::config::ServeConfig;
 use crate::pipeline::generator::MeshGenerator;
 use crate::pipeline::{self, Debounce};
 use crate::source::file::FileSource;
-use crate::xds::server::{XdsOptions, XdsServer};
+use crate::xds::server::XdsServer;
 
 pub fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(config))?;
+    let result = runtime.block_on(run(config));
+    // Tasks still blocked in file or CPU work must not hold the exit up past the drain.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -41,11 +44,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     );
     let generator = Arc::new(MeshGenerator::default());
     let (generation_tx, generation_rx) = tokio::sync::watch::channel(0u64);
-    let xds = XdsServer::new(
-        generator.clone(),
-        generation_rx.clone(),
-        XdsOptions::default(),
-    );
+    let xds = XdsServer::new(generator.clone(), generation_rx.clone(), config.xds.clone());
 
     let inputs = FileSource::start(config.config_dir.clone(), config.poll_interval);
     let debounce = Debounce {
@@ -57,14 +56,20 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         generator.clone(),
         generation_tx,
         debounce,
+        config.allow_empty_config,
     ));
 
     let admin_state = crate::admin::AdminState::new(xds.status(), generator.clone(), generation_rx);
     let admin = tokio::spawn(crate::admin::serve(admin_listener, admin_state));
+    // On a signal the xDS server drains (GOAWAY, streams closed gracefully, bounded by
+    // --drain-duration) and returns; then the process exits.
+    let shutdown = async {
+        let signal = shutdown_signal().await;
+        info!(signal, "shutting down");
+    };
     tokio::select! {
-        result = xds.serve(xds_listener) => result.context("xds server")?,
+        result = xds.serve_until(xds_listener, shutdown) => result.context("xds server")?,
         result = admin => result.context("admin server")?.context("admin server")?,
-        signal = shutdown_signal() => info!(signal, "shutting down"),
     }
     Ok(())
 }

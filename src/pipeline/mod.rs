@@ -25,12 +25,14 @@ pub struct Debounce {
     pub max: Duration,
 }
 
-/// Runs until the input source goes away.
+/// Runs until the input source goes away. Unless `allow_empty` is set, a first
+/// configuration without any service is not served (see `build_generation`).
 pub async fn run(
     mut inputs: watch::Receiver<Option<Arc<InputSet>>>,
     generator: Arc<MeshGenerator>,
     generations: watch::Sender<u64>,
     debounce: Debounce,
+    allow_empty: bool,
 ) {
     let mut generation = 0u64;
     let mut builder = ModelBuilder::default();
@@ -38,20 +40,42 @@ pub async fn run(
     loop {
         let input = inputs.borrow_and_update().clone();
         if let Some(input) = input {
-            generation += 1;
+            let refuse_empty = generation == 0 && !allow_empty;
             // Building and translating are CPU work: keep them off the async workers.
-            let problems = tokio::task::block_in_place(|| {
-                build_generation(&mut builder, &input, &generator, generation)
+            let built = tokio::task::block_in_place(|| {
+                build_generation(
+                    &mut builder,
+                    &input,
+                    &generator,
+                    generation + 1,
+                    refuse_empty,
+                )
             });
+            let problems = match built {
+                Built::Installed(problems) => {
+                    generation += 1;
+                    info!(
+                        generation,
+                        objects = input.objects.len(),
+                        problems = problems.len(),
+                        "configuration loaded"
+                    );
+                    let _ = generations.send(generation);
+                    problems
+                }
+                Built::Empty(problems) => {
+                    warn!(
+                        objects = input.objects.len(),
+                        problems = problems.len(),
+                        "not serving a first configuration without any service: proxies that \
+                         reconnect would lose theirs (a directory still being mounted?); \
+                         waiting for a service, or pass --allow-empty-config"
+                    );
+                    problems
+                }
+            };
             log_problem_changes(&reported, &problems);
-            info!(
-                generation,
-                objects = input.objects.len(),
-                problems = problems.len(),
-                "configuration loaded"
-            );
             reported = problems;
-            let _ = generations.send(generation);
         }
         if !next_settled(&mut inputs, debounce.quiet, debounce.max).await {
             break;
@@ -59,23 +83,35 @@ pub async fn run(
     }
 }
 
-/// Builds and installs one generation; returns its input problems.
+/// What became of one input set.
+enum Built {
+    /// Installed as the new generation; its input problems.
+    Installed(BTreeSet<String>),
+    /// Not installed: a first configuration with no service; its input problems.
+    Empty(BTreeSet<String>),
+}
+
+/// Builds and installs one generation, unless `refuse_empty` and it has no service.
 fn build_generation(
     builder: &mut ModelBuilder,
     input: &InputSet,
     generator: &MeshGenerator,
     generation: u64,
-) -> BTreeSet<String> {
+    refuse_empty: bool,
+) -> Built {
     let built = builder.build(input);
     let problems: Vec<String> = built.all_problems(input).map(|p| p.to_string()).collect();
+    let current = problems.iter().cloned().collect();
+    if refuse_empty && built.model.services.is_empty() {
+        return Built::Empty(current);
+    }
     let model = Arc::new(built.model);
     let translator = match generator.current() {
         Some((_, previous)) => Translator::next(&previous, model),
         None => Translator::new(model),
     };
-    let current = problems.iter().cloned().collect();
     generator.install(translator, generation, problems);
-    current
+    Built::Installed(current)
 }
 
 /// Each problem is logged when it appears and when it is gone, not on every rebuild.

@@ -1,6 +1,13 @@
 //! Delta (incremental) ADS: per type, the subscription (wildcard and explicit names), the
 //! version of each resource the proxy holds, versions it rejected, and a push queue of
 //! "dirty" types whose diff is computed only when the stream can take a response.
+//!
+//! A NACK names no resource in a structured way; Envoy's cluster and listener managers
+//! apply the valid resources of a response and name each refused one in the message. So
+//! the resources of the rejected response that the message names are rejected, and the
+//! others count as held by the proxy at the version sent (as if acknowledged). When the
+//! message names none of them, every version that response carried is rejected. A
+//! rejected version is never sent again; a new version of the resource is.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -10,10 +17,11 @@ use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::nack;
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
-use super::wire::DeltaResponse;
+use super::wire::{DeltaResponse, WireMessage};
 use crate::envoy::resource::{set_version, type_url, Resource, ResourceMap};
 
 /// Responses remembered per type for matching ACKs and NACKs.
@@ -32,7 +40,8 @@ struct TypeState {
     known: BTreeMap<String, String>,
     /// Subscribed names we told the proxy do not exist.
     absent_notified: BTreeSet<String>,
-    /// The last version of each resource the proxy rejected: never sent again.
+    /// The last version of each resource the proxy rejected, or that could not be sent
+    /// (over the size limit): never sent again.
     rejected: BTreeMap<String, String>,
     outstanding: VecDeque<Sent>,
     /// A response is due; `true` forces one even when the diff is empty.
@@ -213,10 +222,19 @@ impl TypeState {
         let latest = self.outstanding.is_empty();
         match rejection {
             Some(message) => {
-                warn!(proxy = %conn.proxy, type_url, version = %sent.system_version, %message, "proxy rejected configuration");
+                let named = nack::named(&message, sent.versions.iter().map(|(n, _)| n.as_str()));
+                let blamed = if named.is_empty() {
+                    sent.versions.len()
+                } else {
+                    named.len()
+                };
+                warn!(proxy = %conn.proxy, type_url, version = %sent.system_version, nonce = %sent.nonce, rejected = blamed, named = named.len(), %message, "proxy rejected configuration");
                 conn.shared.status.metrics().rejected(type_url);
+                let named: BTreeSet<String> = named.into_iter().map(str::to_string).collect();
                 for (name, version) in sent.versions {
-                    self.rejected.insert(name, version);
+                    if named.is_empty() || named.contains(&name) {
+                        self.rejected.insert(name, version);
+                    }
                 }
                 self.view.last_nack = Some(message);
                 self.view.nacked = latest;
@@ -262,21 +280,57 @@ impl TypeState {
         }
         let system_version = set_version(desired.iter().map(|r| r.as_ref()));
         let nonce = conn.next_nonce();
-        for name in &removed {
+        let mut response = DeltaResponse {
+            system_version_info: system_version.clone(),
+            resources: Vec::with_capacity(send.len()),
+            type_url,
+            removed_resources: removed,
+            nonce: nonce.clone(),
+        };
+        // Up to the size limit; what does not fit goes in the next response. A resource
+        // too large for any response is withheld like a rejected version (logged, counted,
+        // not tried again until it changes).
+        let limit = conn.response_limit();
+        let base = response.encoded_len();
+        if base > limit {
+            // Removals alone over the limit: not retried, no loop.
+            conn.oversized(type_url, "removed_resources", base);
+            return None;
+        }
+        let mut size = base;
+        let mut rest = false;
+        for r in send {
+            let len = DeltaResponse::resource_encoded_len(r);
+            if size + len <= limit {
+                size += len;
+                // An `Arc` only: the bytes are written once, by the codec (`wire`).
+                response.resources.push(Arc::clone(r));
+            } else if base + len > limit {
+                conn.oversized(type_url, &r.name, base + len);
+                self.rejected.insert(r.name.clone(), r.version.clone());
+            } else {
+                rest = true;
+            }
+        }
+        if rest {
+            self.pending.get_or_insert(false);
+        }
+        if response.resources.is_empty() && response.removed_resources.is_empty() && !force {
+            return None;
+        }
+        let removed = &response.removed_resources;
+        for name in removed {
             self.known.remove(name);
             self.absent_notified.insert(name.clone());
         }
         self.rejected.retain(|name, _| all.contains_key(name));
-        let mut resources = Vec::with_capacity(send.len());
-        let mut versions = Vec::with_capacity(send.len());
+        let mut versions = Vec::with_capacity(response.resources.len());
         let mut bytes = 0;
-        for r in &send {
+        for r in &response.resources {
             self.known.insert(r.name.clone(), r.version.clone());
             self.absent_notified.remove(&r.name);
             versions.push((r.name.clone(), r.version.clone()));
             bytes += r.body.value.len();
-            // An `Arc` only: the bytes are written once, by the codec (`wire`).
-            resources.push(Arc::clone(r));
         }
         self.outstanding.push_back(Sent {
             nonce: nonce.clone(),
@@ -295,14 +349,8 @@ impl TypeState {
             .status
             .metrics()
             .pushed(type_url, start.elapsed(), bytes);
-        debug!(proxy = %conn.proxy, type_url, version = %system_version, %nonce, resources = resources.len(), removed = removed.len(), "push");
-        Some(DeltaResponse {
-            system_version_info: system_version,
-            resources,
-            type_url,
-            removed_resources: removed,
-            nonce,
-        })
+        debug!(proxy = %conn.proxy, type_url, version = %system_version, %nonce, resources = response.resources.len(), removed = response.removed_resources.len(), "push");
+        Some(response)
     }
 
     /// Names to tell the proxy are gone: ones it holds that no longer exist (or that it

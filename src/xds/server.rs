@@ -1,10 +1,14 @@
-//! The ADS gRPC server (SotW and Delta): the tonic server around the service. The gRPC
+//! The ADS gRPC server (SotW and Delta): the tonic server around the service, and its
+//! graceful shutdown (drain). The gRPC
 //! service itself is in `service`, its options in `options`, the state every stream shares
 //! and the admission of new streams in `shared`; each accepted stream runs in its own task
 //! (`stream::run`).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tracing::{info, warn};
 
 use super::generator::{ConfigGenerator, GenerationWatch};
 pub use super::options::XdsOptions;
@@ -39,7 +43,21 @@ impl XdsServer {
 
     /// Serves ADS on `listener` until the server fails.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-        let options = self.shared.options.clone();
+        self.serve_until(listener, std::future::pending()).await
+    }
+
+    /// Serves ADS on `listener` until `shutdown` resolves, then drains: no new connection
+    /// or stream is accepted, every connection is told to go away (HTTP/2 GOAWAY) and every
+    /// stream ends with an OK status, spread over the first half of `drain_duration`, so
+    /// that proxies reconnect to another replica without a thundering herd. Returns when
+    /// every connection has closed, or at `drain_duration` (the rest are dropped).
+    pub async fn serve_until(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let shared = self.shared.clone();
+        let options = shared.options.clone();
         let incoming = tonic::transport::server::TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(Duration::from_secs(60)));
@@ -55,10 +73,36 @@ impl XdsServer {
                 .max_connection_age(age)
                 .max_connection_age_grace(jitter + Duration::from_secs(10));
         }
-        builder
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = builder
             .add_service(self.into_service())
-            .serve_with_incoming(incoming)
-            .await?;
-        Ok(())
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stop_rx.await;
+            });
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return Ok(result?),
+            () = shutdown => {}
+        }
+        info!(
+            connected = shared.status.connected(),
+            drain = ?options.drain_duration,
+            "xds server draining: closing streams, accepting none"
+        );
+        shared.draining.send_replace(true);
+        let _ = stop_tx.send(());
+        match tokio::time::timeout(options.drain_duration, &mut server).await {
+            Ok(result) => {
+                info!("xds server drained");
+                Ok(result?)
+            }
+            Err(_) => {
+                warn!(
+                    connected = shared.status.connected(),
+                    "xds drain duration reached, dropping the remaining connections"
+                );
+                Ok(())
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tonic::codegen::{http, BoxFuture, Service, StdError};
 use tonic::metadata::MetadataValue;
 use tonic::server::NamedService;
+use tonic::transport::server::TcpConnectInfo;
 use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
 
@@ -91,18 +92,22 @@ where
     if let Err(status) = check_encoding(request.headers()) {
         return Ok(status.into_http());
     }
-    let limit = shared.options.max_message_size;
+    let peer = request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr);
     let requests = Streaming::new_request(
         ProstDecoder::<P::Request>::default(),
         request.into_body(),
         None,
-        Some(limit),
+        Some(shared.options.max_request_message_size),
     );
-    if let Err(status) = shared.admit().await {
+    if let Err(status) = shared.admit(peer).await {
         return Ok(status.into_http());
     }
+    let limit = shared.options.max_response_message_size;
     let (tx, rx) = mpsc::channel(OUTBOX);
-    tokio::spawn(stream::run::<P>(shared, requests, tx));
+    tokio::spawn(stream::run::<P>(shared, peer, requests, tx));
     let mut response = http::Response::new(tonic::body::Body::new(AdsBody::new(rx, limit)));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

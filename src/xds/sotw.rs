@@ -2,6 +2,14 @@
 //! from what we sent it (version, nonce), ACK/NACK by nonce, and a push queue of "dirty"
 //! types from which each response is built only when the stream can take it, so the
 //! latest configuration and subscription always win.
+//!
+//! A NACK is not answered (the same content would be rejected again) unless the request
+//! also subscribes to new names: Envoy keeps a cluster warming until its endpoints arrive
+//! (forever with `initial_fetch_timeout: 0s`), so new names are answered with the current
+//! set for the grown subscription. A SotW NACK does not say which resource was bad and
+//! Envoy rejects a response as a whole, so leaving some resources out could withhold good
+//! ones the proxy never applied; the current set costs at most one more NACK per growth of
+//! the subscription, never a loop.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -14,7 +22,7 @@ use tracing::{debug, warn};
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
-use super::wire::SotwResponse;
+use super::wire::{SotwResponse, WireMessage};
 use crate::envoy::resource::{set_version, type_url, Resource};
 
 #[derive(Default)]
@@ -33,6 +41,8 @@ struct TypeState {
     /// proxy re-requests endpoints after a cluster push and keeps the clusters warming
     /// until it gets a response.
     always_respond: bool,
+    /// Version of a response over the size limit: not built again until the set changes.
+    withheld: Option<String>,
     view: TypeView,
 }
 
@@ -60,6 +70,7 @@ impl StreamProtocol for SotwState {
             sent_version: None,
             pending: None,
             always_respond: false,
+            withheld: None,
             view: TypeView {
                 wildcard: type_url::is_wildcard(type_url),
                 ..TypeView::default()
@@ -84,12 +95,15 @@ impl StreamProtocol for SotwState {
             return;
         }
         if let Some(message) = rejection {
-            warn!(proxy = %conn.proxy, type_url, version = %t.view.version_sent, %message, "proxy rejected configuration");
+            warn!(proxy = %conn.proxy, type_url, version = %t.view.version_sent, nonce = %request.response_nonce, %message, "proxy rejected configuration");
             conn.shared.status.metrics().rejected(type_url);
             t.view.last_nack = Some(message);
             t.view.nacked = true;
             // Not answered: the same content would be rejected again. The next change
-            // of configuration pushes.
+            // of configuration pushes, and so do new names (see the module comment).
+            if t.grows(&names, type_url) {
+                t.pending = Some(true);
+            }
             t.set_names(names);
             conn.publish(type_url, t.view.clone());
             return;
@@ -97,7 +111,7 @@ impl StreamProtocol for SotwState {
         t.view.version_acked = request.version_info;
         t.view.nonce_acked = request.response_nonce;
         t.view.nacked = false;
-        let grew = !type_url::is_wildcard(type_url) && names.iter().any(|n| !t.names.contains(n));
+        let grew = t.grows(&names, type_url);
         t.set_names(names);
         if grew || t.always_respond {
             t.pending = Some(true);
@@ -157,10 +171,23 @@ impl TypeState {
         if !force && self.sent_version.as_deref() == Some(version.as_str()) {
             return None;
         }
+        if self.withheld.as_deref() == Some(version.as_str()) {
+            return None;
+        }
         let nonce = conn.next_nonce();
         // `Arc`s only: the bytes are written once, by the codec (`wire`).
         let resources: Vec<Arc<Resource>> = selected.into_iter().cloned().collect();
-        let bytes = resources.iter().map(|r| r.body.value.len()).sum();
+        let response = SotwResponse {
+            version_info: version.clone(),
+            resources,
+            type_url,
+            nonce: nonce.clone(),
+        };
+        if !conn.fits(type_url, response.encoded_len()) {
+            self.withheld = Some(version);
+            return None;
+        }
+        let bytes = response.resources.iter().map(|r| r.body.value.len()).sum();
         self.sent_version = Some(version.clone());
         self.always_respond = false;
         self.view.version_sent = version.clone();
@@ -172,13 +199,13 @@ impl TypeState {
             .status
             .metrics()
             .pushed(type_url, start.elapsed(), bytes);
-        debug!(proxy = %conn.proxy, type_url, %version, %nonce, resources = resources.len(), "push");
-        Some(SotwResponse {
-            version_info: version,
-            resources,
-            type_url,
-            nonce,
-        })
+        debug!(proxy = %conn.proxy, type_url, %version, %nonce, resources = response.resources.len(), "push");
+        Some(response)
+    }
+
+    /// Whether `names` subscribe to a name not subscribed yet (wildcard types ignore names).
+    fn grows(&self, names: &BTreeSet<String>, type_url: &str) -> bool {
+        !type_url::is_wildcard(type_url) && names.iter().any(|n| !self.names.contains(n))
     }
 
     /// Replaces the subscribed names, and the status view's copy only when they differ.

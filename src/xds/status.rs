@@ -141,6 +141,12 @@ impl XdsStatus {
             "xDS responses rejected by proxies (NACK), by type.",
             &m.rejects,
         );
+        counter_by_type(
+            &mut out,
+            "meshd_xds_oversized_responses_total",
+            "xDS responses not sent because they exceed the message size limit, by type.",
+            &m.oversized,
+        );
         let _ = writeln!(
             out,
             "# HELP meshd_xds_streams_refused_total xDS streams refused, by reason."
@@ -208,6 +214,7 @@ fn counter_by_type(out: &mut String, name: &str, help: &str, values: &[AtomicU64
 pub(crate) struct Metrics {
     pushes: [AtomicU64; 5],
     rejects: [AtomicU64; 5],
+    oversized: [AtomicU64; 5],
     pub(crate) refused_not_ready: AtomicU64,
     pub(crate) refused_rate_limited: AtomicU64,
     push_time: Histograms,
@@ -229,6 +236,12 @@ impl Metrics {
     pub(crate) fn rejected(&self, type_url: &str) {
         if let Some(i) = type_index(type_url) {
             self.rejects[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn oversized(&self, type_url: &str) {
+        if let Some(i) = type_index(type_url) {
+            self.oversized[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -1,15 +1,18 @@
 //! What every ADS stream has, SotW or Delta: the proxy's node (only sent on the first
 //! request, so remembered here), the resources generated for it in the current generation,
-//! nonces, its age limit and its entry in the status registry.
+//! nonces, its age limit, the response size limit, its log span and its entry in the
+//! status registry; and the stream loop both protocols share.
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tonic::{Status, Streaming};
-use tracing::{debug, info, warn};
+use tonic::{Code, Status, Streaming};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::admission::jittered;
 use super::generator::GenerationWatch;
@@ -72,11 +75,12 @@ impl Conn {
         let node =
             node.ok_or_else(|| Status::invalid_argument("the first request must carry a node"))?;
         self.proxy = node.id.clone();
+        tracing::Span::current().record("proxy", self.proxy.as_str());
         self.node = Some(Arc::new(node));
         self.shared
             .status
             .register(self.id, &self.proxy, self.delta);
-        info!(proxy = %self.proxy, stream = self.id, delta = self.delta, "xds stream connected");
+        info!("xds stream connected");
         self.regenerate().await
     }
 
@@ -134,6 +138,29 @@ impl Conn {
         }
     }
 
+    /// Whether a response of `len` bytes may be sent. One over the limit would end the
+    /// stream (and the proxy would reconnect and get it again): it is logged, counted, and
+    /// the caller withholds it until the content changes.
+    pub(crate) fn fits(&self, type_url: &'static str, len: usize) -> bool {
+        if len <= self.response_limit() {
+            return true;
+        }
+        self.oversized(type_url, "response", len);
+        false
+    }
+
+    /// The largest response message the server sends.
+    pub(crate) fn response_limit(&self) -> usize {
+        self.shared.options.max_response_message_size
+    }
+
+    /// Logs and counts a response (or the resource `what`) left unsent for its size.
+    pub(crate) fn oversized(&self, type_url: &'static str, what: &str, size: usize) {
+        let limit = self.response_limit();
+        warn!(proxy = %self.proxy, type_url, what, size, limit, "xds response over the message size limit, not sent; raise --max-response-message-size or reduce the configuration");
+        self.shared.status.metrics().oversized(type_url);
+    }
+
     pub(crate) fn publish(&self, type_url: &'static str, view: TypeView) {
         self.shared.status.set_type(self.id, type_url, view);
     }
@@ -143,7 +170,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         if self.node.is_some() {
             self.shared.status.unregister(self.id);
-            info!(proxy = %self.proxy, stream = self.id, delta = self.delta, "xds stream disconnected");
+            info!("xds stream disconnected");
         }
     }
 }
@@ -181,16 +208,38 @@ pub(crate) trait StreamProtocol: Default {
     fn next_response(&mut self, conn: &mut Conn) -> Option<Self::Response>;
 }
 
-/// Runs one stream until the proxy leaves, the stream ages out or fails. Responses are built
-/// only when the outbox has room, so the latest configuration and subscription always win.
+/// Runs one stream until the proxy leaves, the stream ages out, the server drains or the
+/// stream fails. Responses are built only when the outbox has room, so the latest
+/// configuration and subscription always win.
 pub(crate) async fn run<P: StreamProtocol>(
     shared: Arc<Shared>,
+    peer: Option<SocketAddr>,
+    requests: Streaming<P::Request>,
+    tx: mpsc::Sender<Result<P::Response, Status>>,
+) {
+    let conn = Conn::new(shared, P::DELTA);
+    let span = info_span!(
+        "xds_stream",
+        stream = conn.id,
+        protocol = if P::DELTA { "delta" } else { "sotw" },
+        peer = peer.map(|p| p.to_string()).unwrap_or_default(),
+        proxy = tracing::field::Empty,
+    );
+    serve_stream::<P>(conn, requests, tx).instrument(span).await;
+}
+
+async fn serve_stream<P: StreamProtocol>(
+    mut conn: Conn,
     mut requests: Streaming<P::Request>,
     tx: mpsc::Sender<Result<P::Response, Status>>,
 ) {
-    let mut conn = Conn::new(shared, P::DELTA);
     let mut state = P::default();
     let deadline = conn.deadline;
+    let drain = drained(
+        conn.shared.draining.subscribe(),
+        drain_spread(conn.shared.options.drain_duration, conn.id),
+    );
+    tokio::pin!(drain);
     loop {
         let pending = state.has_pending();
         let watch = conn.has_node() && conn.watching;
@@ -208,7 +257,15 @@ pub(crate) async fn run<P: StreamProtocol>(
                 }
                 Ok(None) => return,
                 Err(status) => {
-                    debug!(proxy = %conn.proxy, %status, "xds stream ended by the proxy");
+                    // A request that does not decode or is over the size limit ends the
+                    // stream with that status, so the proxy sees an error, not OK. When the
+                    // proxy itself went away, nobody reads it.
+                    if matches!(status.code(), Code::Cancelled | Code::Unknown) {
+                        debug!(%status, "xds stream ended by the proxy");
+                    } else {
+                        warn!(code = ?status.code(), message = status.message(), "bad xds request, ending the stream");
+                    }
+                    let _ = tx.send(Err(status)).await;
                     return;
                 }
             },
@@ -235,9 +292,29 @@ pub(crate) async fn run<P: StreamProtocol>(
                 state.on_generation();
             },
             _ = until(deadline) => {
-                info!(proxy = %conn.proxy, "xds stream reached its maximum age, closing it");
+                info!("xds stream reached its maximum age, closing it");
+                return;
+            }
+            () = &mut drain => {
+                info!("server draining, closing the xds stream");
                 return;
             }
         }
     }
+}
+
+/// When a draining server closes stream `id`: spread over the first half of the drain
+/// duration, so that proxies do not all reconnect (elsewhere) at the same moment, and
+/// streams are closed well before the server gives up on them.
+fn drain_spread(drain: Duration, id: u64) -> Duration {
+    let half = drain / 2;
+    jittered(half, 1.0, id).saturating_sub(half)
+}
+
+/// Resolves `spread` after the server starts draining.
+async fn drained(mut draining: watch::Receiver<bool>, spread: Duration) {
+    if draining.wait_for(|d| *d).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(spread).await;
 }

@@ -127,6 +127,13 @@ fn delta_resource_len(r: &Resource) -> usize {
         + scalar_len(RESOURCE_NAME, r.name.as_bytes())
 }
 
+impl DeltaResponse {
+    /// How much `r` adds to a response's encoded length.
+    pub(crate) fn resource_encoded_len(r: &Resource) -> usize {
+        delimited_len(DELTA_RESOURCES, delta_resource_len(r))
+    }
+}
+
 impl WireMessage for SotwResponse {
     fn encoded_len(&self) -> usize {
         let resources: usize = self

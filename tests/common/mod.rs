@@ -45,6 +45,13 @@ pub struct Meshd {
 
 impl Meshd {
     pub fn start(config_dir: &Path) -> Meshd {
+        let meshd = Meshd::spawn(config_dir, &[], Stdio::inherit());
+        meshd.wait_ready(Duration::from_secs(30));
+        meshd
+    }
+
+    /// Starts `meshd serve` with `extra` flags and its stderr to `stderr`; does not wait.
+    pub fn spawn(config_dir: &Path, extra: &[&str], stderr: impl Into<Stdio>) -> Meshd {
         let xds: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_meshd"))
@@ -57,13 +64,37 @@ impl Meshd {
                 &admin.to_string(),
             ])
             .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
+            .args(extra)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start meshd");
-        let meshd = Meshd { child, xds, admin };
-        meshd.wait_ready(Duration::from_secs(30));
-        meshd
+        Meshd { child, xds, admin }
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for meshd") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "meshd still running after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn wait_ready(&self, timeout: Duration) {
@@ -90,6 +121,22 @@ impl Drop for Meshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until the file at `log` contains `needle`; returns the log.
+pub fn wait_log(log: &Path, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in the log within {timeout:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
