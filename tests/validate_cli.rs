@@ -40,14 +40,17 @@ fn invalid_inputs_are_each_reported() {
         "truncated.json: document 0 (line 5, column 1): not valid json",
         "web-again.yaml: document 0 (line 3): Service default/web: field metadata.name: duplicate object, first defined at testdata/invalid/good.yaml",
         "pods-list.json: document 0 (line 12, column 9): Pod default/web-3: field items[1].spec.containers[0].ports[0].containerPort: invalid type: string \"http\"",
-        "12 problem(s)",
+        "istio-networking.yaml: document 0 (line 2): VirtualService default/reviews: field spec.http[0].route: total destination weight is 0",
+        "istio-networking.yaml: document 1 (line 16): DestinationRule default/reviews: field spec.trafficPolicy.loadBalancer.simple: \"FASTEST\" is not one of",
+        "istio-networking.yaml: document 2 (line 26): ServiceEntry default/external: field spec.endpoints: resolution STATIC needs endpoints",
+        "15 problem(s)",
     ];
     for line in expected {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
     // Unknown kinds are skipped silently.
     assert!(
-        !out.contains("ConfigMap") && !out.contains("VirtualService"),
+        !out.contains("ConfigMap") && !out.contains("Deployment"),
         "{out}"
     );
 }
