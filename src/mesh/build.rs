@@ -15,6 +15,7 @@ mod istio_fields;
 mod names;
 mod service;
 mod service_entry;
+mod sidecar_gateway;
 mod slice;
 mod virtual_service;
 mod workload;
@@ -130,9 +131,14 @@ impl Parts {
                 }
                 self.model.workload_entries.insert(key, Arc::new(entry));
             }
-            // The other Istio networking kinds are read and type-checked (decode problems
-            // are reported) but not checked further or applied to traffic yet.
-            KubeObject::Sidecar(_) | KubeObject::Gateway(_) => {}
+            KubeObject::Sidecar(sc) => {
+                let sc = sidecar_gateway::check_sidecar(sc)?;
+                self.model.sidecars.insert(sc.key.clone(), Arc::new(sc));
+            }
+            KubeObject::Gateway(gw) => {
+                let gw = sidecar_gateway::check_gateway(gw)?;
+                self.model.gateways.insert(gw.key.clone(), Arc::new(gw));
+            }
         }
         Ok(())
     }

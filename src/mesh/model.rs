@@ -121,6 +121,9 @@ pub struct MeshModel {
     /// Checked ServiceEntries and WorkloadEntries (not applied to traffic yet).
     pub service_entries: BTreeMap<ObjectKey, Arc<super::traffic::ServiceEntry>>,
     pub workload_entries: BTreeMap<ObjectKey, Arc<super::traffic::WorkloadEntry>>,
+    /// Checked Sidecars and Gateways (not applied to traffic yet).
+    pub sidecars: BTreeMap<ObjectKey, Arc<super::traffic::Sidecar>>,
+    pub gateways: BTreeMap<ObjectKey, Arc<super::traffic::Gateway>>,
 }
 
 impl MeshModel {

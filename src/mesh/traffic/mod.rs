@@ -4,10 +4,12 @@
 
 pub mod destination_rule;
 pub mod service_entry;
+pub mod sidecar_gateway;
 pub mod virtual_service;
 
 pub use destination_rule::*;
 pub use service_entry::*;
+pub use sidecar_gateway::*;
 pub use virtual_service::*;
 
 use std::time::Duration;
