@@ -3,6 +3,7 @@
 //! Envoy's proto3 JSON. Neither `translate` nor `xds` depends on the other; both depend on
 //! this module.
 
+pub mod canonical;
 pub mod descriptors;
 pub mod json;
 pub mod resource;

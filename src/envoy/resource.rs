@@ -1,6 +1,7 @@
-//! An xDS resource as served: encoded once when built, versioned by a hash of its bytes,
-//! and shared (behind `Arc`) by every stream that receives it. The encoded bytes are
-//! `Bytes`, so that `wire` writes them into each response without an owned copy.
+//! An xDS resource as served: encoded once when built, in canonical form (`canonical`: map
+//! entries sorted, so equal content is equal bytes in every process), versioned by a hash
+//! of its bytes, and shared (behind `Arc`) by every stream that receives it. The encoded
+//! bytes are `Bytes`, so that `wire` writes them into each response without an owned copy.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
+
+use super::canonical;
 
 /// Type URLs of the resource kinds meshd serves, in push order.
 pub mod type_url {
@@ -75,15 +78,22 @@ impl PartialEq<EncodedAny> for Any {
 }
 
 impl Resource {
-    /// Encodes `message` once and versions it by content.
+    /// Encodes `message` once, in canonical form (map entries sorted by key, see
+    /// `canonical`), and versions it by content.
     pub fn encode(name: impl Into<String>, type_url: &str, message: &impl Message) -> Self {
-        Self::from_encoded(name, type_url, message.encode_to_vec())
+        let value = canonical::encode(type_url, message);
+        Self::versioned(name.into(), type_url, value.into())
     }
 
-    /// A resource from bytes already encoded, versioned as `encode` would.
+    /// A resource from bytes already encoded, versioned as `encode` would: bytes that are
+    /// not canonical are sorted into a copy first, canonical ones (and bytes that are not
+    /// the type's encoding at all) are kept as they are.
     pub fn from_encoded(name: impl Into<String>, type_url: &str, value: impl Into<Bytes>) -> Self {
-        let name = name.into();
-        let value = value.into();
+        let value = canonical::canonical_or_keep(type_url, value.into());
+        Self::versioned(name.into(), type_url, value)
+    }
+
+    fn versioned(name: String, type_url: &str, value: Bytes) -> Self {
         let version = content_version(&name, &value);
         Resource {
             name,

@@ -19,10 +19,11 @@ use envoy_types::pb::envoy::config::route::v3::{
 use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
 
-use prost::Message;
+use prost::{Message, Name};
 
 use super::filter::any;
 use super::naming;
+use crate::envoy::{canonical, type_url};
 use crate::mesh::{MeshModel, Protocol, Service};
 
 /// Istio's default retry conditions for outbound requests. `retriable-status-codes` is
@@ -203,7 +204,8 @@ pub fn http_ports(model: &MeshModel) -> BTreeMap<u16, Vec<&Service>> {
 }
 
 /// Every outbound route config as a proxy in `proxy_namespace` sees it, sorted by name:
-/// the plain encoding the assembled bytes of `encoded_route_parts` are checked against.
+/// the messages whose canonical encoding the assembled bytes of `encoded_route_parts` are
+/// checked against.
 #[cfg(test)]
 pub fn outbound_route_configs(model: &MeshModel, proxy_namespace: &str) -> Vec<RouteConfiguration> {
     let mut configs: Vec<RouteConfiguration> = http_ports(model)
@@ -265,9 +267,14 @@ pub struct EncodedPortRoutes {
 /// `virtual_hosts` is field 2 of RouteConfiguration.
 const VIRTUAL_HOSTS_TAG: u32 = 2;
 
+/// Canonical (`canonical`): the virtual host's map entries sorted, so that any assembly of
+/// these pieces is the canonical encoding of the whole route config.
 fn encode_host_field(host: &VirtualHost) -> Vec<u8> {
-    let mut out = Vec::with_capacity(host.encoded_len() + 8);
+    let len = host.encoded_len();
+    let mut out = Vec::with_capacity(len + 8);
     prost::encoding::message::encode(VIRTUAL_HOSTS_TAG, host, &mut out);
+    let header = out.len() - len;
+    canonical::canonicalize_or_report(VirtualHost::full_name().as_str(), &mut out[header..]);
     out
 }
 
@@ -289,8 +296,8 @@ impl EncodedPortRoutes {
         &self.name
     }
 
-    /// The encoded route config as a proxy in `namespace` sees it; byte for byte what
-    /// encoding `outbound_route_configs`' message for that namespace gives.
+    /// The encoded route config as a proxy in `namespace` sees it; byte for byte the
+    /// canonical encoding of `outbound_route_configs`' message for that namespace.
     pub fn assemble(&self, namespace: &str) -> Vec<u8> {
         let hosts_len: usize = self
             .hosts
@@ -325,11 +332,13 @@ pub fn encoded_route_parts(model: &MeshModel) -> Vec<EncodedPortRoutes> {
                 ..Default::default()
             }
             .encode_to_vec();
-            let tail = RouteConfiguration {
-                name: String::new(),
-                ..shell.clone()
-            }
-            .encode_to_vec();
+            let tail = canonical::encode(
+                type_url::ROUTE,
+                &RouteConfiguration {
+                    name: String::new(),
+                    ..shell.clone()
+                },
+            );
             // Only a ClusterIP can be claimed twice (bare names exist in one namespace
             // only), so the taken set is the same for every namespace.
             let mut taken = BTreeSet::new();

@@ -12,10 +12,12 @@ pub mod tcp_proxy;
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
 
-/// Packs a message into an `Any` with Envoy's type URL.
+use crate::envoy::canonical;
+
+/// Packs a message into an `Any` with Envoy's type URL, encoded in canonical form (map
+/// entries sorted by key) so that the resource holding it encodes the same in every process.
 pub fn any<M: Message + Name>(message: &M) -> Any {
-    Any {
-        type_url: M::type_url(),
-        value: message.encode_to_vec(),
-    }
+    let type_url = M::type_url();
+    let value = canonical::encode(&type_url, message);
+    Any { type_url, value }
 }

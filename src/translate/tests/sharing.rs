@@ -1,6 +1,7 @@
 //! Encoded once and shared: between proxies, across generations, deterministically.
 
 use super::*;
+use crate::envoy::canonical;
 
 #[test]
 fn proxies_share_encoded_resources() {
@@ -64,7 +65,7 @@ fn assembled_routes_equal_encoded_messages() {
         for (config, part) in configs.iter().zip(&parts) {
             assert_eq!(config.name, part.name());
             assert_eq!(
-                config.encode_to_vec(),
+                canonical::encode(type_url::ROUTE, config),
                 part.assemble(namespace),
                 "{namespace}"
             );
