@@ -35,7 +35,9 @@ pub(crate) struct DeltaState {
 #[derive(Default)]
 struct TypeState {
     wildcard: bool,
-    explicit: BTreeSet<String>,
+    /// Names subscribed explicitly; the same `Arc` is the status view's `names`, so a
+    /// subscription change copies the set once (`make_mut`) and an ACK copies nothing.
+    explicit: Arc<BTreeSet<String>>,
     /// What the proxy holds, by name: the version we sent, or one it told us it has.
     known: BTreeMap<String, String>,
     /// Subscribed names we told the proxy do not exist.
@@ -103,14 +105,18 @@ impl StreamProtocol for DeltaState {
                 t.known.remove(&name);
             }
             t.absent_notified.remove(&name);
-            t.explicit.insert(name);
+            if !t.explicit.contains(&name) {
+                Arc::make_mut(&mut t.explicit).insert(name);
+            }
         }
         for name in request.resource_names_unsubscribe {
             if name == "*" {
                 t.wildcard = false;
                 continue;
             }
-            t.explicit.remove(&name);
+            if t.explicit.contains(&name) {
+                Arc::make_mut(&mut t.explicit).remove(&name);
+            }
             t.absent_notified.remove(&name);
             if t.wildcard {
                 // Still covered by the wildcard: it is sent again (or its removal, when it
@@ -123,7 +129,7 @@ impl StreamProtocol for DeltaState {
         }
         if first || changed {
             t.view.wildcard = t.wildcard;
-            t.view.names = Arc::new(t.explicit.iter().cloned().collect());
+            t.view.names = Arc::clone(&t.explicit);
         }
         if first {
             for (name, version) in request.initial_resource_versions {
@@ -133,7 +139,7 @@ impl StreamProtocol for DeltaState {
         } else if changed {
             t.pending.get_or_insert(false);
         }
-        conn.publish(type_url, t.view.clone());
+        conn.publish(type_url, &t.view);
     }
 
     fn on_generation(&mut self) {
@@ -344,7 +350,7 @@ impl TypeState {
         self.view.nonce_sent = nonce.clone();
         self.view.nacked = false;
         self.view.responses += 1;
-        conn.publish(type_url, self.view.clone());
+        conn.publish(type_url, &self.view);
         conn.shared
             .status
             .metrics()
@@ -362,7 +368,7 @@ impl TypeState {
             .filter(|n| !(all.contains_key(*n) && self.wants(n)))
             .cloned()
             .collect();
-        for name in &self.explicit {
+        for name in self.explicit.iter() {
             if !all.contains_key(name) && !self.absent_notified.contains(name) {
                 removed.insert(name.clone());
             }

@@ -6,6 +6,7 @@ mod admission;
 mod body;
 mod delta;
 pub mod generator;
+mod metrics;
 mod nack;
 mod options;
 mod pending;

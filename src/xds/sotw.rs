@@ -31,8 +31,6 @@ pub(crate) struct SotwState {
 }
 
 struct TypeState {
-    /// Names asked for (named types only; listeners and clusters are always the full set).
-    names: BTreeSet<String>,
     /// `version_info` of the last response, to skip pushes that change nothing.
     sent_version: Option<String>,
     /// A response is due; `true` forces it even when the content is unchanged.
@@ -43,6 +41,8 @@ struct TypeState {
     always_respond: bool,
     /// Version of a response over the size limit: not built again until the set changes.
     withheld: Option<String>,
+    /// Also holds the names asked for (`view.names`; named types only: listeners and
+    /// clusters are always the full set), shared with the status view.
     view: TypeView,
 }
 
@@ -66,7 +66,6 @@ impl StreamProtocol for SotwState {
         };
         let first = !self.types.contains_key(type_url);
         let t = self.types.entry(type_url).or_insert_with(|| TypeState {
-            names: BTreeSet::new(),
             sent_version: None,
             pending: None,
             always_respond: false,
@@ -87,7 +86,7 @@ impl StreamProtocol for SotwState {
             }
             t.set_names(names);
             t.pending = Some(true);
-            conn.publish(type_url, t.view.clone());
+            conn.publish(type_url, &t.view);
             return;
         }
         if request.response_nonce != t.view.nonce_sent {
@@ -105,7 +104,7 @@ impl StreamProtocol for SotwState {
                 t.pending = Some(true);
             }
             t.set_names(names);
-            conn.publish(type_url, t.view.clone());
+            conn.publish(type_url, &t.view);
             return;
         }
         t.view.version_acked = request.version_info;
@@ -116,7 +115,7 @@ impl StreamProtocol for SotwState {
         if grew || t.always_respond {
             t.pending = Some(true);
         }
-        conn.publish(type_url, t.view.clone());
+        conn.publish(type_url, &t.view);
     }
 
     /// A new generation: every subscribed type is re-examined when it can be sent.
@@ -158,14 +157,14 @@ impl TypeState {
         let start = Instant::now();
         let all = conn.resources_of(type_url);
         let wildcard = type_url::is_wildcard(type_url);
-        if !wildcard && self.names.is_empty() && !force {
+        if !wildcard && self.view.names.is_empty() && !force {
             // The proxy stopped watching this type: nothing to tell it.
             return None;
         }
         let selected: Vec<&Arc<Resource>> = if wildcard {
             all.values().collect()
         } else {
-            self.names.iter().filter_map(|n| all.get(n)).collect()
+            self.view.names.iter().filter_map(|n| all.get(n)).collect()
         };
         let version = set_version(selected.iter().map(|r| r.as_ref()));
         if !force && self.sent_version.as_deref() == Some(version.as_str()) {
@@ -194,7 +193,7 @@ impl TypeState {
         self.view.nonce_sent = nonce.clone();
         self.view.nacked = false;
         self.view.responses += 1;
-        conn.publish(type_url, self.view.clone());
+        conn.publish(type_url, &self.view);
         conn.shared
             .status
             .metrics()
@@ -205,14 +204,14 @@ impl TypeState {
 
     /// Whether `names` subscribe to a name not subscribed yet (wildcard types ignore names).
     fn grows(&self, names: &BTreeSet<String>, type_url: &str) -> bool {
-        !type_url::is_wildcard(type_url) && names.iter().any(|n| !self.names.contains(n))
+        !type_url::is_wildcard(type_url) && names.iter().any(|n| !self.view.names.contains(n))
     }
 
-    /// Replaces the subscribed names, and the status view's copy only when they differ.
+    /// Replaces the subscribed names only when they differ, so the `Arc` shared with the
+    /// status view changes only with the subscription.
     fn set_names(&mut self, names: BTreeSet<String>) {
-        if names != self.names {
-            self.view.names = Arc::new(names.iter().cloned().collect());
-            self.names = names;
+        if names != *self.view.names {
+            self.view.names = Arc::new(names);
         }
     }
 }

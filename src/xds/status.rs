@@ -1,24 +1,33 @@
 //! What the xDS server exposes about itself: the sync state of every connected stream (for
-//! /debug/syncz) and its Prometheus metrics (for /metrics). Stream tasks write here; the
-//! admin server reads through a cheap clone of `XdsStatus`.
+//! /debug/syncz and /debug/config_dump) and its metrics (for /metrics, see `metrics`).
+//!
+//! Each stream owns an `Arc<StreamStatus>` and is its only writer: per type, a small lock
+//! that only that stream and a debug view reading it ever take. The registry of streams is
+//! sharded, and a stream touches it twice (register, unregister), so streams never wait on
+//! each other to record a request or a push, and a debug view holds a shard only while it
+//! collects a page of `Arc`s. Readers snapshot one stream at a time and serialize outside
+//! every lock. The admin server reads through a cheap clone of `XdsStatus`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde_json::{json, Map, Value};
 
-use crate::envoy::resource::type_url;
+pub use super::metrics::metric_type;
+use super::metrics::{type_index, Metrics};
+use crate::envoy::resource::{type_url, ProxyResources};
 
 /// Sync state of one type on one stream, as shown by /debug/syncz.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct TypeView {
     pub wildcard: bool,
-    /// Names explicitly subscribed (sorted). Shared, and replaced only when the
-    /// subscription changes, so publishing a view after each request copies no names.
-    pub names: Arc<Vec<String>>,
+    /// Names explicitly subscribed (sorted). The protocol state keeps its subscription in
+    /// this same `Arc`, replaced only when the subscription changes, so the names exist
+    /// once and publishing a view copies none.
+    pub names: Arc<BTreeSet<String>>,
     pub version_sent: String,
     pub nonce_sent: String,
     pub version_acked: String,
@@ -30,18 +39,157 @@ pub struct TypeView {
     pub responses: u64,
 }
 
-/// One connected stream.
-#[derive(Debug, Clone, Serialize)]
-pub struct StreamView {
-    pub stream: u64,
-    pub delta: bool,
-    /// Seconds since the Unix epoch.
-    pub connected_at: u64,
-    pub generation: u64,
-    pub types: BTreeMap<&'static str, TypeView>,
+impl TypeView {
+    /// Copies `from` reusing this view's string buffers: publishing after each request
+    /// allocates nothing once the strings have their usual length.
+    fn copy_from(&mut self, from: &TypeView) {
+        self.wildcard = from.wildcard;
+        if !Arc::ptr_eq(&self.names, &from.names) {
+            self.names = Arc::clone(&from.names);
+        }
+        self.version_sent.clone_from(&from.version_sent);
+        self.nonce_sent.clone_from(&from.nonce_sent);
+        self.version_acked.clone_from(&from.version_acked);
+        self.nonce_acked.clone_from(&from.nonce_acked);
+        self.last_nack.clone_from(&from.last_nack);
+        self.nacked = from.nacked;
+        self.responses = from.responses;
+    }
+
+    /// The syncz JSON of this type; `names` lists the subscribed names, otherwise only
+    /// their count is given.
+    pub fn to_json(&self, names: bool) -> Value {
+        let mut out = json!({
+            "wildcard": self.wildcard,
+            "name_count": self.names.len(),
+            "version_sent": self.version_sent,
+            "nonce_sent": self.nonce_sent,
+            "version_acked": self.version_acked,
+            "nonce_acked": self.nonce_acked,
+            "last_nack": self.last_nack,
+            "nacked": self.nacked,
+            "responses": self.responses,
+        });
+        if names {
+            out["names"] = json!(self.names.as_ref());
+        }
+        out
+    }
 }
 
-/// A cheap handle on the server's shared state for debug views and metrics.
+/// Locks a mutex that only guards telemetry, recovering it when a thread panicked while
+/// holding it: the data is at worst one update behind, which must not take down every
+/// stream and debug view after it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The status of one connected stream, written only by its own task.
+#[derive(Debug)]
+pub struct StreamStatus {
+    node_id: Arc<str>,
+    stream: u64,
+    delta: bool,
+    /// Seconds since the Unix epoch.
+    connected_at: u64,
+    generation: AtomicU64,
+    /// Per type, in push order; `None` until the proxy asks for the type.
+    types: [Mutex<Option<TypeView>>; 5],
+    /// The resources of the generation the stream holds (the same `Arc`s as the stream's).
+    resources: Mutex<ProxyResources>,
+    /// Whether secrets go to this stream (otherwise they are withheld from it).
+    secrets_allowed: bool,
+}
+
+/// A copy of one stream's status taken at one moment (per type), to serialize unlocked.
+#[derive(Debug, Clone)]
+pub struct StreamView {
+    pub node_id: Arc<str>,
+    pub stream: u64,
+    pub delta: bool,
+    pub connected_at: u64,
+    pub generation: u64,
+    /// By type URL, in push order; only the types the proxy asked for.
+    pub types: Vec<(&'static str, TypeView)>,
+}
+
+impl StreamView {
+    /// The syncz JSON of one proxy: stream fields, then one object per type (short names).
+    pub fn to_json(&self, names: bool) -> Value {
+        let mut entry = Map::new();
+        entry.insert("stream".into(), self.stream.into());
+        entry.insert("delta".into(), self.delta.into());
+        entry.insert("connected_at".into(), self.connected_at.into());
+        entry.insert("generation".into(), self.generation.into());
+        for (url, t) in &self.types {
+            entry.insert(type_url::short_name(url).into(), t.to_json(names));
+        }
+        Value::Object(entry)
+    }
+}
+
+impl StreamStatus {
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub fn stream(&self) -> u64 {
+        self.stream
+    }
+
+    pub fn delta(&self) -> bool {
+        self.delta
+    }
+
+    pub fn secrets_allowed(&self) -> bool {
+        self.secrets_allowed
+    }
+
+    pub(crate) fn set_type(&self, type_url: &str, view: &TypeView) {
+        if let Some(i) = type_index(type_url) {
+            lock(&self.types[i])
+                .get_or_insert_with(TypeView::default)
+                .copy_from(view);
+        }
+    }
+
+    pub(crate) fn set_resources(&self, generation: u64, resources: ProxyResources) {
+        *lock(&self.resources) = resources;
+        self.generation.store(generation, Ordering::Relaxed);
+    }
+
+    /// The stream's state now, each type read under its own lock for a moment.
+    pub fn view(&self) -> StreamView {
+        let types = type_url::PUSH_ORDER
+            .iter()
+            .zip(&self.types)
+            .filter_map(|(url, slot)| lock(slot).clone().map(|v| (*url, v)))
+            .collect();
+        StreamView {
+            node_id: self.node_id.clone(),
+            stream: self.stream,
+            delta: self.delta,
+            connected_at: self.connected_at,
+            generation: self.generation.load(Ordering::Relaxed),
+            types,
+        }
+    }
+
+    /// The resources of the generation the stream holds, and that generation.
+    pub fn resources(&self) -> (u64, ProxyResources) {
+        let resources = lock(&self.resources).clone();
+        (self.generation.load(Ordering::Relaxed), resources)
+    }
+}
+
+/// Shards of the registry: streams are spread by id, so connects and disconnects rarely
+/// meet on one lock.
+const SHARDS: usize = 16;
+
+/// Streams by (node id, stream id): sorted by node, so pages follow node ids.
+type Shard = BTreeMap<(Arc<str>, u64), Arc<StreamStatus>>;
+
+/// A cheap handle on the server's status for debug views and metrics.
 #[derive(Clone, Default)]
 pub struct XdsStatus {
     inner: Arc<Inner>,
@@ -49,69 +197,124 @@ pub struct XdsStatus {
 
 #[derive(Default)]
 struct Inner {
-    /// Stream id -> (node id, state).
-    streams: Mutex<BTreeMap<u64, (String, StreamView)>>,
+    shards: [Mutex<Shard>; SHARDS],
+    connected: AtomicUsize,
     metrics: Metrics,
 }
 
 impl XdsStatus {
     /// Number of streams past their first request (they have a node).
     pub fn connected(&self) -> usize {
-        self.inner.streams.lock().expect("status lock").len()
+        self.inner.connected.load(Ordering::Relaxed)
     }
 
-    /// Each connected proxy by node id, per type (short names). When a proxy has several
-    /// streams (a reconnect overlapping the old stream), the newest is shown.
-    pub fn syncz_json(&self) -> serde_json::Value {
-        let streams = self.inner.streams.lock().expect("status lock");
-        let mut out = serde_json::Map::new();
-        for (node_id, view) in streams.values() {
-            let mut entry = serde_json::Map::new();
-            entry.insert("stream".into(), view.stream.into());
-            entry.insert("delta".into(), view.delta.into());
-            entry.insert("connected_at".into(), view.connected_at.into());
-            entry.insert("generation".into(), view.generation.into());
-            for (type_url, t) in &view.types {
-                let value = serde_json::to_value(t).expect("type view serializes");
-                entry.insert(type_url::short_name(type_url).into(), value);
-            }
-            // Streams iterate by id, so a later (newer) stream replaces an older one.
-            out.insert(node_id.clone(), serde_json::Value::Object(entry));
-        }
-        serde_json::Value::Object(out)
+    fn shard(&self, stream: u64) -> &Mutex<Shard> {
+        &self.inner.shards[(stream % SHARDS as u64) as usize]
     }
 
-    pub(crate) fn register(&self, id: u64, node_id: &str, delta: bool) {
+    /// Adds a stream; the returned status is the stream's to write.
+    pub(crate) fn register(
+        &self,
+        stream: u64,
+        node_id: &str,
+        delta: bool,
+        secrets_allowed: bool,
+    ) -> Arc<StreamStatus> {
         let connected_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let view = StreamView {
-            stream: id,
+        let node_id: Arc<str> = node_id.into();
+        let status = Arc::new(StreamStatus {
+            node_id: node_id.clone(),
+            stream,
             delta,
             connected_at,
-            generation: 0,
-            types: BTreeMap::new(),
-        };
-        let mut streams = self.inner.streams.lock().expect("status lock");
-        streams.insert(id, (node_id.to_string(), view));
+            generation: AtomicU64::new(0),
+            types: Default::default(),
+            resources: Mutex::default(),
+            secrets_allowed,
+        });
+        lock(self.shard(stream)).insert((node_id, stream), status.clone());
+        self.inner.connected.fetch_add(1, Ordering::Relaxed);
+        status
     }
 
-    pub(crate) fn unregister(&self, id: u64) {
-        self.inner.streams.lock().expect("status lock").remove(&id);
-    }
-
-    pub(crate) fn set_type(&self, id: u64, type_url: &'static str, view: TypeView) {
-        let mut streams = self.inner.streams.lock().expect("status lock");
-        if let Some((_, s)) = streams.get_mut(&id) {
-            s.types.insert(type_url, view);
+    pub(crate) fn unregister(&self, status: &StreamStatus) {
+        let key = (status.node_id.clone(), status.stream);
+        if lock(self.shard(status.stream)).remove(&key).is_some() {
+            self.inner.connected.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    pub(crate) fn set_generation(&self, id: u64, generation: u64) {
-        let mut streams = self.inner.streams.lock().expect("status lock");
-        if let Some((_, s)) = streams.get_mut(&id) {
-            s.generation = generation;
+    /// Up to `limit` connected proxies whose node id sorts after `after`, in node id order,
+    /// each with its newest stream (a reconnect may overlap the old stream for a while).
+    /// Each shard is locked only to collect `Arc`s.
+    pub fn page(&self, after: Option<&str>, limit: usize) -> Vec<Arc<StreamStatus>> {
+        let start = match after {
+            Some(node) => Bound::Excluded((Arc::<str>::from(node), u64::MAX)),
+            None => Bound::Unbounded,
+        };
+        let mut found: Vec<Arc<StreamStatus>> = Vec::new();
+        for shard in &self.inner.shards {
+            let shard = lock(shard);
+            // The first `limit` proxies of the whole registry are among the first `limit`
+            // of each shard: stop a shard after its `limit`-th distinct node.
+            let mut nodes = 0;
+            let mut last: Option<&str> = None;
+            for ((node, _), status) in shard.range((start.clone(), Bound::Unbounded)) {
+                if last != Some(node.as_ref()) {
+                    if nodes == limit {
+                        break;
+                    }
+                    nodes += 1;
+                    last = Some(node.as_ref());
+                }
+                found.push(status.clone());
+            }
+        }
+        // Newest stream first within a node, then one per node.
+        found.sort_by(|a, b| {
+            a.node_id
+                .cmp(&b.node_id)
+                .then_with(|| b.stream.cmp(&a.stream))
+        });
+        found.dedup_by(|later, first| later.node_id == first.node_id);
+        found.truncate(limit);
+        found
+    }
+
+    /// The newest connected stream of one proxy.
+    pub fn proxy(&self, node_id: &str) -> Option<Arc<StreamStatus>> {
+        let node: Arc<str> = node_id.into();
+        let range = (node.clone(), 0)..=(node, u64::MAX);
+        self.inner
+            .shards
+            .iter()
+            .filter_map(|shard| {
+                lock(shard)
+                    .range(range.clone())
+                    .next_back()
+                    .map(|(_, s)| s.clone())
+            })
+            .max_by_key(|s| s.stream)
+    }
+
+    /// Every connected proxy by node id with its subscribed names, built page by page
+    /// (for tests and tools in the process; the admin view streams pages instead).
+    pub fn syncz_json(&self) -> Value {
+        const PAGE: usize = 256;
+        let mut out = Map::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.page(after.as_deref(), PAGE);
+            for status in &page {
+                out.insert(status.node_id().to_string(), status.view().to_json(true));
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = Some(last.node_id().to_string()),
+                _ => return Value::Object(out),
+            }
         }
     }
 
@@ -121,192 +324,7 @@ impl XdsStatus {
 
     /// Prometheus text exposition of the server's metrics.
     pub fn render_metrics(&self) -> String {
-        let m = &self.inner.metrics;
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP pilot_xds Number of proxies connected over xDS."
-        );
-        let _ = writeln!(out, "# TYPE pilot_xds gauge");
-        let _ = writeln!(out, "pilot_xds {}", self.connected());
-        counter_by_type(
-            &mut out,
-            "pilot_xds_pushes",
-            "xDS responses sent, by type.",
-            &m.pushes,
-        );
-        counter_by_type(
-            &mut out,
-            "pilot_total_xds_rejects",
-            "xDS responses rejected by proxies (NACK), by type.",
-            &m.rejects,
-        );
-        counter_by_type(
-            &mut out,
-            "meshd_xds_oversized_responses_total",
-            "xDS responses not sent because they exceed the message size limit, by type.",
-            &m.oversized,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP meshd_xds_streams_refused_total xDS streams refused, by reason."
-        );
-        let _ = writeln!(out, "# TYPE meshd_xds_streams_refused_total counter");
-        for (reason, c) in [
-            ("not_ready", &m.refused_not_ready),
-            ("rate_limited", &m.refused_rate_limited),
-        ] {
-            let _ = writeln!(
-                out,
-                "meshd_xds_streams_refused_total{{reason=\"{reason}\"}} {}",
-                c.load(Ordering::Relaxed)
-            );
-        }
-        m.push_time.render(
-            &mut out,
-            "pilot_xds_push_time",
-            "Seconds to build and queue one xDS response, by type.",
-        );
-        m.config_size.render(
-            &mut out,
-            "pilot_xds_config_size_bytes",
-            "Size of the resources in one xDS response, by type.",
-        );
-        m.convergence.render(
-            &mut out,
-            "pilot_proxy_convergence_time",
-            "Seconds from a new configuration generation to its last response on a stream.",
-        );
-        out
-    }
-}
-
-/// The metric label of a type URL.
-pub fn metric_type(type_url: &str) -> &'static str {
-    match type_url {
-        type_url::CLUSTER => "cds",
-        type_url::ENDPOINT => "eds",
-        type_url::LISTENER => "lds",
-        type_url::ROUTE => "rds",
-        type_url::SECRET => "sds",
-        _ => "unknown",
-    }
-}
-
-fn type_index(type_url: &str) -> Option<usize> {
-    type_url::PUSH_ORDER.iter().position(|t| *t == type_url)
-}
-
-fn counter_by_type(out: &mut String, name: &str, help: &str, values: &[AtomicU64; 5]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
-    for (t, v) in type_url::PUSH_ORDER.iter().zip(values) {
-        let _ = writeln!(
-            out,
-            "{name}{{type=\"{}\"}} {}",
-            metric_type(t),
-            v.load(Ordering::Relaxed)
-        );
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Metrics {
-    pushes: [AtomicU64; 5],
-    rejects: [AtomicU64; 5],
-    oversized: [AtomicU64; 5],
-    pub(crate) refused_not_ready: AtomicU64,
-    pub(crate) refused_rate_limited: AtomicU64,
-    push_time: Histograms,
-    config_size: Histograms,
-    convergence: Histograms,
-}
-
-impl Metrics {
-    pub(crate) fn pushed(&self, type_url: &str, elapsed: Duration, bytes: usize) {
-        if let Some(i) = type_index(type_url) {
-            self.pushes[i].fetch_add(1, Ordering::Relaxed);
-        }
-        let label = metric_type(type_url);
-        self.push_time
-            .observe(label, &TIME_BUCKETS, elapsed.as_secs_f64());
-        self.config_size.observe(label, &SIZE_BUCKETS, bytes as f64);
-    }
-
-    pub(crate) fn rejected(&self, type_url: &str) {
-        if let Some(i) = type_index(type_url) {
-            self.rejects[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn oversized(&self, type_url: &str) {
-        if let Some(i) = type_index(type_url) {
-            self.oversized[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn converged(&self, elapsed: Duration) {
-        self.convergence
-            .observe("", &TIME_BUCKETS, elapsed.as_secs_f64());
-    }
-}
-
-const TIME_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0];
-const SIZE_BUCKETS: [f64; 8] = [1e3, 1e4, 1e5, 1e6, 4e6, 1e7, 4e7, 1e8];
-
-/// Histograms keyed by a `type` label ("" for none).
-#[derive(Default)]
-struct Histograms {
-    series: Mutex<BTreeMap<&'static str, Histogram>>,
-}
-
-struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histograms {
-    fn observe(&self, label: &'static str, bounds: &'static [f64], value: f64) {
-        let mut series = self.series.lock().expect("metrics lock");
-        let h = series.entry(label).or_insert_with(|| Histogram {
-            bounds,
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            count: 0,
-        });
-        for (i, b) in h.bounds.iter().enumerate() {
-            if value <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += value;
-        h.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let series = self.series.lock().expect("metrics lock");
-        for (label, h) in series.iter() {
-            let (open, sep) = if label.is_empty() {
-                (String::new(), "")
-            } else {
-                (format!("type=\"{label}\""), ",")
-            };
-            for (b, c) in h.bounds.iter().zip(&h.counts) {
-                let _ = writeln!(out, "{name}_bucket{{{open}{sep}le=\"{b}\"}} {c}");
-            }
-            let _ = writeln!(out, "{name}_bucket{{{open}{sep}le=\"+Inf\"}} {}", h.count);
-            let braces = if open.is_empty() {
-                String::new()
-            } else {
-                format!("{{{open}}}")
-            };
-            let _ = writeln!(out, "{name}_sum{braces} {}", h.sum);
-            let _ = writeln!(out, "{name}_count{braces} {}", h.count);
-        }
+        self.inner.metrics.render(self.connected())
     }
 }
 
@@ -314,43 +332,140 @@ impl Histograms {
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_counters_and_histograms() {
-        let status = XdsStatus::default();
-        status
-            .metrics()
-            .pushed(type_url::CLUSTER, Duration::from_millis(2), 2000);
-        status.metrics().rejected(type_url::ROUTE);
-        status.metrics().converged(Duration::from_millis(20));
-        let text = status.render_metrics();
-        assert!(text.contains("pilot_xds 0\n"));
-        assert!(text.contains("pilot_xds_pushes{type=\"cds\"} 1\n"));
-        assert!(text.contains("pilot_total_xds_rejects{type=\"rds\"} 1\n"));
-        assert!(text.contains("pilot_xds_push_time_bucket{type=\"cds\",le=\"0.005\"} 1\n"));
-        assert!(text.contains("pilot_xds_config_size_bytes_count{type=\"cds\"} 1\n"));
-        assert!(text.contains("pilot_proxy_convergence_time_bucket{le=\"0.05\"} 1\n"));
-        assert!(text.contains("meshd_xds_streams_refused_total{reason=\"not_ready\"} 0\n"));
-    }
+    const NODE: &str = "sidecar~10.0.0.1~a.default~default.svc.cluster.local";
 
     #[test]
     fn syncz_lists_proxies_by_node_id() {
         let status = XdsStatus::default();
-        status.register(
-            1,
-            "sidecar~10.0.0.1~a.default~default.svc.cluster.local",
-            true,
-        );
+        let stream = status.register(1, NODE, true, false);
+        let names: BTreeSet<String> = ["a".to_string()].into();
         let view = TypeView {
             version_sent: "v1".into(),
+            names: Arc::new(names),
             ..Default::default()
         };
-        status.set_type(1, type_url::CLUSTER, view);
+        stream.set_type(type_url::ENDPOINT, &view);
         let json = status.syncz_json();
-        let proxy = &json["sidecar~10.0.0.1~a.default~default.svc.cluster.local"];
+        let proxy = &json[NODE];
         assert_eq!(proxy["delta"], true);
-        assert_eq!(proxy["clusters"]["version_sent"], "v1");
+        assert_eq!(proxy["endpoints"]["version_sent"], "v1");
+        assert_eq!(proxy["endpoints"]["names"], json!(["a"]));
+        assert_eq!(proxy["endpoints"]["name_count"], 1);
+        assert!(proxy.get("clusters").is_none());
         assert_eq!(status.connected(), 1);
-        status.unregister(1);
+        status.unregister(&stream);
         assert_eq!(status.connected(), 0);
+        assert_eq!(status.syncz_json(), json!({}));
+        // Unregistering twice does not miscount.
+        status.unregister(&stream);
+        assert_eq!(status.connected(), 0);
+    }
+
+    #[test]
+    fn published_views_share_the_names() {
+        let status = XdsStatus::default();
+        let stream = status.register(1, NODE, false, false);
+        let mut view = TypeView {
+            names: Arc::new(["x".to_string()].into()),
+            ..Default::default()
+        };
+        stream.set_type(type_url::ROUTE, &view);
+        view.nonce_sent = "n1".into();
+        stream.set_type(type_url::ROUTE, &view);
+        let snapshot = stream.view();
+        let (url, published) = &snapshot.types[0];
+        assert_eq!(*url, type_url::ROUTE);
+        assert_eq!(published.nonce_sent, "n1");
+        assert!(Arc::ptr_eq(&published.names, &view.names));
+    }
+
+    #[test]
+    fn pages_follow_node_ids_with_the_newest_stream_per_proxy() {
+        let status = XdsStatus::default();
+        // 40 proxies over every shard; proxy 7 has reconnected (streams 7 and 107).
+        let mut streams: Vec<_> = (0..40u64)
+            .map(|i| status.register(i, &format!("node-{i:02}"), false, false))
+            .collect();
+        streams.push(status.register(107, "node-07", true, false));
+        assert_eq!(status.connected(), 41);
+
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = status.page(after.as_deref(), 6);
+            assert!(page.len() <= 6);
+            seen.extend(page.iter().map(|s| (s.node_id().to_string(), s.stream())));
+            match page.last() {
+                Some(last) if page.len() == 6 => after = Some(last.node_id().to_string()),
+                _ => break,
+            }
+        }
+        let expected: Vec<(String, u64)> = (0..40u64)
+            .map(|i| (format!("node-{i:02}"), if i == 7 { 107 } else { i }))
+            .collect();
+        assert_eq!(seen, expected);
+
+        assert_eq!(status.proxy("node-07").unwrap().stream(), 107);
+        assert!(status.proxy("node-99").is_none());
+        status.unregister(&streams.pop().unwrap());
+        assert_eq!(status.proxy("node-07").unwrap().stream(), 7);
+    }
+
+    #[test]
+    fn concurrent_streams_update_and_leave_without_losing_entries() {
+        let status = XdsStatus::default();
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let status = status.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200u64 {
+                        let id = t * 1000 + i;
+                        let stream = status.register(id, &format!("node-{id}"), false, false);
+                        for n in 0..5 {
+                            let view = TypeView {
+                                responses: n,
+                                ..Default::default()
+                            };
+                            stream.set_type(type_url::CLUSTER, &view);
+                        }
+                        stream.set_resources(3, ProxyResources::default());
+                        // Every other stream leaves again.
+                        if i % 2 == 1 {
+                            status.unregister(&stream);
+                        }
+                    }
+                })
+            })
+            .collect();
+        // A reader pages through while the writers run.
+        for _ in 0..20 {
+            let page = status.page(None, 50);
+            assert!(page.windows(2).all(|w| w[0].node_id() < w[1].node_id()));
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(status.connected(), 400);
+        let json = status.syncz_json();
+        let proxies = json.as_object().unwrap();
+        assert_eq!(proxies.len(), 400);
+        assert_eq!(proxies["node-2000"]["clusters"]["responses"], 4);
+        assert_eq!(proxies["node-2000"]["generation"], 3);
+        assert!(proxies.get("node-2001").is_none());
+    }
+
+    #[test]
+    fn a_panic_while_holding_a_stream_lock_does_not_poison_the_views() {
+        let status = XdsStatus::default();
+        let stream = status.register(1, NODE, false, false);
+        let s = stream.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = s.types[0].lock().unwrap();
+            panic!("telemetry writer failed");
+        })
+        .join();
+        assert!(stream.types[0].is_poisoned());
+        stream.set_type(type_url::CLUSTER, &TypeView::default());
+        assert_eq!(status.syncz_json()[NODE]["clusters"]["responses"], 0);
     }
 }

@@ -17,7 +17,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use super::admission::jittered;
 use super::generator::GenerationWatch;
 use super::shared::Shared;
-use super::status::TypeView;
+use super::status::{StreamStatus, TypeView};
 use crate::envoy::resource::{type_url, ProxyResources, ResourceMap};
 
 pub(crate) struct Conn {
@@ -39,6 +39,8 @@ pub(crate) struct Conn {
     push_started: Option<Instant>,
     /// Whether secrets may go to this stream (an authenticated peer, or allowed by option).
     secrets_allowed: bool,
+    /// This stream's entry in the status registry, from its first request on.
+    status: Option<Arc<StreamStatus>>,
 }
 
 impl Conn {
@@ -63,6 +65,7 @@ impl Conn {
             deadline,
             push_started: None,
             secrets_allowed,
+            status: None,
         }
     }
 
@@ -77,9 +80,12 @@ impl Conn {
         self.proxy = node.id.clone();
         tracing::Span::current().record("proxy", self.proxy.as_str());
         self.node = Some(Arc::new(node));
-        self.shared
-            .status
-            .register(self.id, &self.proxy, self.delta);
+        self.status = Some(self.shared.status.register(
+            self.id,
+            &self.proxy,
+            self.delta,
+            self.secrets_allowed,
+        ));
         info!("xds stream connected");
         self.regenerate().await
     }
@@ -102,8 +108,11 @@ impl Conn {
             .map_err(|e| Status::internal(format!("generating configuration: {e}")))?;
         match result {
             Ok(resources) => {
+                if let Some(status) = &self.status {
+                    // A few `Arc`s: the resources themselves are shared.
+                    status.set_resources(generation, resources.clone());
+                }
                 self.resources = resources;
-                self.shared.status.set_generation(self.id, generation);
                 if self.push_started.is_none() {
                     self.push_started = Some(Instant::now());
                 }
@@ -161,15 +170,19 @@ impl Conn {
         self.shared.status.metrics().oversized(type_url);
     }
 
-    pub(crate) fn publish(&self, type_url: &'static str, view: TypeView) {
-        self.shared.status.set_type(self.id, type_url, view);
+    /// Records a type's sync state for the debug views (copied into the stream's own
+    /// status; the names are shared, not copied).
+    pub(crate) fn publish(&self, type_url: &'static str, view: &TypeView) {
+        if let Some(status) = &self.status {
+            status.set_type(type_url, view);
+        }
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if self.node.is_some() {
-            self.shared.status.unregister(self.id);
+        if let Some(status) = &self.status {
+            self.shared.status.unregister(status);
             info!("xds stream disconnected");
         }
     }
