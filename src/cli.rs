@@ -57,6 +57,11 @@ pub struct ServeArgs {
     /// load (a directory still being mounted) would wipe the proxies that reconnect.
     #[arg(long)]
     pub allow_empty_config: bool,
+    /// Serve the debug views (/debug/syncz, /debug/config_dump, /debug/configz) to any
+    /// caller that reaches --admin-addr, not only loopback ones. They expose the mesh's
+    /// configuration: open them only on a trusted network.
+    #[arg(long, env = "MESHD_DEBUG_ON_HTTP")]
+    pub debug_on_http: bool,
     #[command(flatten)]
     pub xds: XdsArgs,
 }

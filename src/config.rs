@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub poll_interval: Duration,
     pub allow_empty_config: bool,
     pub xds: XdsOptions,
+    /// Debug views served to any caller (not only loopback).
+    pub debug_on_http: bool,
 }
 
 impl ServeConfig {
@@ -50,6 +52,7 @@ impl ServeConfig {
             poll_interval: Duration::from_millis(args.poll_interval_ms),
             allow_empty_config: args.allow_empty_config,
             xds: xds_options(&args.xds)?,
+            debug_on_http: args.debug_on_http,
         })
     }
 }

@@ -63,16 +63,10 @@ fn admin_views_report_the_loaded_configuration() {
         "metrics: {body}"
     );
 
+    // config_dump shows what a connected proxy's stream holds; this one is not connected.
     let (status, body) = meshd.get(&format!("/debug/config_dump?proxyID={PRODUCTPAGE}"));
-    assert_eq!(status, 200, "{body}");
-    let dump: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let clusters = dump["clusters"].as_array().unwrap();
-    assert!(
-        clusters
-            .iter()
-            .any(|c| c["name"] == "outbound|9080||reviews.default.svc.cluster.local"),
-        "clusters: {clusters:?}"
-    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no xDS stream connected"), "{body}");
 
     let (status, _) = meshd.get("/debug/config_dump?proxyID=not-a-node-id");
     assert_eq!(status, 400);
@@ -133,4 +127,23 @@ async fn a_new_service_file_is_pushed_to_a_connected_proxy() {
 
     let (_, syncz) = meshd.get("/debug/syncz");
     assert!(syncz.contains(PRODUCTPAGE), "syncz: {syncz}");
+
+    // The stream's own configuration, as Envoy JSON, with the version it was sent.
+    let (status, body) = meshd.get(&format!("/debug/config_dump?proxyID={PRODUCTPAGE}"));
+    assert_eq!(status, 200, "{body}");
+    let dump: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let clusters = dump["clusters"].as_array().unwrap();
+    for name in [
+        "outbound|9080||reviews.default.svc.cluster.local",
+        "outbound|8080||extra.default.svc.cluster.local",
+    ] {
+        assert!(
+            clusters.iter().any(|c| c["name"] == name),
+            "{name} in clusters: {clusters:?}"
+        );
+    }
+    assert_eq!(
+        dump["versions"]["clusters"]["version_sent"],
+        pushed.version_info
+    );
 }

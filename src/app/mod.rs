@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::ServeConfig;
 use crate::pipeline::generator::MeshGenerator;
@@ -59,7 +59,11 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.allow_empty_config,
     ));
 
-    let admin_state = crate::admin::AdminState::new(xds.status(), generator.clone(), generation_rx);
+    if config.debug_on_http {
+        warn!("debug views are served to any caller of the admin address (--debug-on-http)");
+    }
+    let admin_state = crate::admin::AdminState::new(xds.status(), generator.clone(), generation_rx)
+        .with_debug_on_http(config.debug_on_http);
     let admin = tokio::spawn(crate::admin::serve(admin_listener, admin_state));
     // On a signal the xDS server drains (GOAWAY, streams closed gracefully, bounded by
     // --drain-duration) and returns; then the process exits.
