@@ -12,6 +12,8 @@ mod duration;
 mod endpoints;
 mod hosts;
 mod istio_fields;
+#[cfg(test)]
+mod istio_test_support;
 mod names;
 mod service;
 mod service_entry;

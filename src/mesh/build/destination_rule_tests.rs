@@ -1,17 +1,10 @@
 use std::time::Duration;
 
 use super::*;
-use crate::source::objects::ObjectMeta;
+use crate::mesh::build::istio_test_support::{assert_rejects, istio};
 
 fn dr(yaml_spec: &str) -> wire::IstioObject<wire::DestinationRuleSpec> {
-    wire::IstioObject {
-        metadata: ObjectMeta {
-            name: Some("reviews".into()),
-            namespace: Some("bookinfo".into()),
-            ..Default::default()
-        },
-        spec: crate::yaml::from_str_with_path(yaml_spec).expect("test spec decodes"),
-    }
+    istio("reviews", "bookinfo", yaml_spec)
 }
 
 #[test]
@@ -124,9 +117,5 @@ fn rejects_with_field_and_reason() {
             "port number is required",
         ),
     ];
-    for (spec, field, reason) in cases {
-        let e = check(&dr(spec)).expect_err(spec);
-        assert_eq!(e.field, field, "{spec}");
-        assert!(e.reason.contains(reason), "{spec}: {}", e.reason);
-    }
+    assert_rejects(&cases, |spec| check(&dr(spec)));
 }

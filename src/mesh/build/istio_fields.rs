@@ -15,6 +15,19 @@ use crate::source::objects::networking as wire;
 /// A check's result: the model's value, or why the field is invalid.
 pub(crate) type Checked<T> = Result<T, Invalid>;
 
+/// Checks each item of a list with its field path (`prefix[i]`).
+pub(crate) fn each<T, U>(
+    items: &[T],
+    prefix: &str,
+    mut check: impl FnMut(&T, &str) -> Checked<U>,
+) -> Checked<Vec<U>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| check(item, &format!("{prefix}[{i}]")))
+        .collect()
+}
+
 /// The reserved gateway name for every sidecar of the mesh.
 pub const MESH_GATEWAY: &str = "mesh";
 

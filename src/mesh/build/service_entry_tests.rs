@@ -1,15 +1,8 @@
 use super::*;
-use crate::source::objects::ObjectMeta;
+use crate::mesh::build::istio_test_support::{assert_rejects, istio};
 
 fn se(yaml_spec: &str) -> wire::IstioObject<wire::ServiceEntrySpec> {
-    wire::IstioObject {
-        metadata: ObjectMeta {
-            name: Some("external".into()),
-            namespace: Some("apps".into()),
-            ..Default::default()
-        },
-        spec: crate::yaml::from_str_with_path(yaml_spec).expect("test spec decodes"),
-    }
+    istio("external", "apps", yaml_spec)
 }
 
 #[test]
@@ -89,9 +82,5 @@ fn rejects_with_field_and_reason() {
             "not one of",
         ),
     ];
-    for (spec, field, reason) in cases {
-        let e = check(&se(spec)).expect_err(spec);
-        assert_eq!(e.field, field, "{spec}");
-        assert!(e.reason.contains(reason), "{spec}: {}", e.reason);
-    }
+    assert_rejects(&cases, |spec| check(&se(spec)));
 }

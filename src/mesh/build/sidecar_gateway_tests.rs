@@ -1,15 +1,8 @@
 use super::*;
-use crate::source::objects::ObjectMeta;
+use crate::mesh::build::istio_test_support::{assert_rejects, istio};
 
 fn object<S: serde::de::DeserializeOwned>(yaml_spec: &str) -> wire::IstioObject<S> {
-    wire::IstioObject {
-        metadata: ObjectMeta {
-            name: Some("scope".into()),
-            namespace: Some("shop".into()),
-            ..Default::default()
-        },
-        spec: crate::yaml::from_str_with_path(yaml_spec).expect("test spec decodes"),
-    }
+    istio("scope", "shop", yaml_spec)
 }
 
 #[test]
@@ -68,11 +61,7 @@ fn rejects_with_field_and_reason() {
             "not 127.0.0.1:PORT",
         ),
     ];
-    for (spec, field, reason) in sidecar_cases {
-        let e = check_sidecar(&object(spec)).expect_err(spec);
-        assert_eq!(e.field, field, "{spec}");
-        assert!(e.reason.contains(reason), "{spec}: {}", e.reason);
-    }
+    assert_rejects(&sidecar_cases, |spec| check_sidecar(&object(spec)));
     let gateway_cases = [
         ("selector: {a: b}\n", "spec.servers", "at least one server"),
         (
@@ -91,9 +80,5 @@ fn rejects_with_field_and_reason() {
             "not a valid host name",
         ),
     ];
-    for (spec, field, reason) in gateway_cases {
-        let e = check_gateway(&object(spec)).expect_err(spec);
-        assert_eq!(e.field, field, "{spec}");
-        assert!(e.reason.contains(reason), "{spec}: {}", e.reason);
-    }
+    assert_rejects(&gateway_cases, |spec| check_gateway(&object(spec)));
 }

@@ -7,7 +7,7 @@ mod tests;
 
 use super::hosts::{check_host, resolve};
 use super::invalid;
-use super::istio_fields::{export_to, gateway_refs, l4_match, route_destinations, Checked};
+use super::istio_fields::{each, export_to, gateway_refs, l4_match, route_destinations, Checked};
 use super::names::object_key;
 use crate::mesh::traffic::{self, GatewayRef, L4Match, VirtualService};
 use crate::source::objects::networking as wire;
@@ -41,78 +41,31 @@ pub fn check(vs: &wire::IstioObject<wire::VirtualServiceSpec>) -> Checked<Virtua
             "a virtual service needs at least one http, tls or tcp route",
         ));
     }
-    let http = spec
-        .http
-        .iter()
-        .enumerate()
-        .map(|(i, r)| http_route(r, ns, &format!("spec.http[{i}]")))
-        .collect::<Checked<Vec<_>>>()?;
-    let tls = spec
-        .tls
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let field = format!("spec.tls[{i}]");
-            let matches = r
-                .matches
-                .iter()
-                .enumerate()
-                .map(|(j, m)| {
-                    let field = format!("{field}.match[{j}]");
-                    if m.sni_hosts.is_empty() {
-                        return Err(invalid(
-                            format!("{field}.sniHosts"),
-                            "at least one SNI host is required",
-                        ));
-                    }
-                    for (k, h) in m.sni_hosts.iter().enumerate() {
-                        check_host(h).map_err(|e| invalid(format!("{field}.sniHosts[{k}]"), e))?;
-                    }
-                    l4_match(
-                        &m.destination_subnets,
-                        m.port,
-                        &m.source_labels,
-                        &m.source_namespace,
-                        &m.gateways,
-                        ns,
-                        &field,
-                    )
-                    .map(|l4| L4Match {
-                        sni_hosts: m.sni_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
-                        ..l4
-                    })
-                })
-                .collect::<Checked<Vec<_>>>()?;
-            let route = route_destinations(&r.route, ns, &field)?;
-            Ok(traffic::TlsRoute { matches, route })
+    let http = each(&spec.http, "spec.http", |r, f| http_route(r, ns, f))?;
+    let tls = each(&spec.tls, "spec.tls", |r, f| {
+        Ok(traffic::TlsRoute {
+            matches: each(&r.matches, &format!("{f}.match"), |m, f| {
+                tls_match(m, ns, f)
+            })?,
+            route: route_destinations(&r.route, ns, f)?,
         })
-        .collect::<Checked<Vec<_>>>()?;
-    let tcp = spec
-        .tcp
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let field = format!("spec.tcp[{i}]");
-            let matches = r
-                .matches
-                .iter()
-                .enumerate()
-                .map(|(j, m)| {
-                    l4_match(
-                        &m.destination_subnets,
-                        m.port,
-                        &m.source_labels,
-                        &m.source_namespace,
-                        &m.gateways,
-                        ns,
-                        &format!("{field}.match[{j}]"),
-                    )
-                })
-                .collect::<Checked<Vec<_>>>()?;
-            let route = route_destinations(&r.route, ns, &field)?;
-            Ok(traffic::TcpRoute { matches, route })
+    })?;
+    let tcp = each(&spec.tcp, "spec.tcp", |r, f| {
+        Ok(traffic::TcpRoute {
+            matches: each(&r.matches, &format!("{f}.match"), |m, f| {
+                l4_match(
+                    &m.destination_subnets,
+                    m.port,
+                    &m.source_labels,
+                    &m.source_namespace,
+                    &m.gateways,
+                    ns,
+                    f,
+                )
+            })?,
+            route: route_destinations(&r.route, ns, f)?,
         })
-        .collect::<Checked<Vec<_>>>()?;
+    })?;
     Ok(VirtualService {
         export_to: export_to(&spec.export_to, ns, "spec.exportTo")?,
         key,
@@ -121,5 +74,30 @@ pub fn check(vs: &wire::IstioObject<wire::VirtualServiceSpec>) -> Checked<Virtua
         http,
         tls,
         tcp,
+    })
+}
+
+fn tls_match(m: &wire::TlsMatchAttributes, ns: &str, field: &str) -> Checked<L4Match> {
+    if m.sni_hosts.is_empty() {
+        return Err(invalid(
+            format!("{field}.sniHosts"),
+            "at least one SNI host is required",
+        ));
+    }
+    for (k, h) in m.sni_hosts.iter().enumerate() {
+        check_host(h).map_err(|e| invalid(format!("{field}.sniHosts[{k}]"), e))?;
+    }
+    let l4 = l4_match(
+        &m.destination_subnets,
+        m.port,
+        &m.source_labels,
+        &m.source_namespace,
+        &m.gateways,
+        ns,
+        field,
+    )?;
+    Ok(L4Match {
+        sni_hosts: m.sni_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        ..l4
     })
 }

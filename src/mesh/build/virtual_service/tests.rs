@@ -1,23 +1,11 @@
 use std::time::Duration;
 
 use super::*;
+use crate::mesh::build::istio_test_support::{assert_rejects, istio};
 use crate::mesh::traffic::{HttpAction, StringMatch};
-use crate::source::objects::ObjectMeta;
 
 fn vs(yaml_spec: &str) -> wire::IstioObject<wire::VirtualServiceSpec> {
-    wire::IstioObject {
-        metadata: ObjectMeta {
-            name: Some("reviews".into()),
-            namespace: Some("bookinfo".into()),
-            ..Default::default()
-        },
-        spec: crate::yaml::from_str_with_path(yaml_spec).expect("test spec decodes"),
-    }
-}
-
-fn problem(yaml_spec: &str) -> (String, String) {
-    let e = check(&vs(yaml_spec)).expect_err("invalid");
-    (e.field, e.reason)
+    istio("reviews", "bookinfo", yaml_spec)
 }
 
 #[test]
@@ -153,11 +141,7 @@ fn rejects_with_field_and_reason() {
             "only entry",
         ),
     ];
-    for (spec, field, reason) in cases {
-        let (f, r) = problem(spec);
-        assert_eq!(f, field, "{spec}");
-        assert!(r.contains(reason), "{spec}: {r}");
-    }
+    assert_rejects(&cases, |spec| check(&vs(spec)));
 }
 
 #[test]
