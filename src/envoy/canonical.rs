@@ -425,4 +425,4 @@ fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 #[cfg(test)]
 #[path = "canonical_tests.rs"]
-mod tests;
+pub(crate) mod tests;

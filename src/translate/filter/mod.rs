@@ -21,3 +21,25 @@ pub fn any<M: Message + Name>(message: &M) -> Any {
     let value = canonical::encode(&type_url, message);
     Any { type_url, value }
 }
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
+
+    use super::any;
+    use crate::envoy::canonical::tests::{raw_any, rbac_rules, two_orders};
+
+    #[test]
+    fn any_packs_canonically() {
+        let (a, b) = two_orders(|| Rbac {
+            rules: Some(rbac_rules()),
+            ..Default::default()
+        });
+        assert_eq!(any(&a), any(&b));
+        assert_ne!(
+            raw_any(&a),
+            raw_any(&b),
+            "prost alone orders them differently"
+        );
+    }
+}
