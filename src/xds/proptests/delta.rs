@@ -11,12 +11,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
-use envoy_types::pb::google::rpc::Status as RpcStatus;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use super::nack::DeltaNack;
-use super::{change, config, connect, pairs, shared, type_index, Edit, Served, NAMES, TYPES};
+use super::{
+    change, config, connect, index_of, pairs, rejected, shared, type_index, Edit, Served, NAMES,
+    TYPES,
+};
 use crate::envoy::resource::type_url;
 use crate::xds::delta::DeltaState;
 use crate::xds::shared::Shared;
@@ -172,21 +174,6 @@ struct Run {
     net: VecDeque<DeltaResponse>,
     proxy: Vec<Proxy>,
     expect: Vec<Expect>,
-}
-
-fn index_of(type_url: &str) -> usize {
-    TYPES
-        .iter()
-        .position(|t| *t == type_url)
-        .expect("a served type")
-}
-
-fn rejected() -> Option<RpcStatus> {
-    Some(RpcStatus {
-        code: 3,
-        message: "rejected by the property test".into(),
-        details: vec![],
-    })
 }
 
 impl Run {

@@ -18,6 +18,7 @@ mod sotw;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use envoy_types::pb::google::rpc::Status as RpcStatus;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -57,6 +58,23 @@ fn config() -> Config {
 const TYPES: [&str; 5] = type_url::PUSH_ORDER;
 /// The names every type draws from: few, so that subscriptions and changes collide.
 const NAMES: [&str; 3] = ["a", "b", "c"];
+
+/// The position of a served type in `TYPES`.
+fn index_of(type_url: &str) -> usize {
+    TYPES
+        .iter()
+        .position(|t| *t == type_url)
+        .expect("a served type")
+}
+
+/// The `error_detail` of a NACK.
+fn rejected() -> Option<RpcStatus> {
+    Some(RpcStatus {
+        code: 3,
+        message: "rejected by the property test".into(),
+        details: vec![],
+    })
+}
 
 fn type_index() -> impl Strategy<Value = usize> {
     0..TYPES.len()

@@ -11,12 +11,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use envoy_types::pb::google::rpc::Status as RpcStatus;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use super::nack::SotwNack;
-use super::{change, config, connect, names, pairs, shared, type_index, Edit, Served, TYPES};
+use super::{
+    change, config, connect, index_of, names, pairs, rejected, shared, type_index, Edit, Served,
+    TYPES,
+};
 use crate::envoy::resource::{set_version, type_url};
 use crate::xds::shared::Shared;
 use crate::xds::sotw::SotwState;
@@ -118,21 +120,6 @@ struct Run {
 
 fn wildcard(t: usize) -> bool {
     type_url::is_wildcard(TYPES[t])
-}
-
-fn index_of(type_url: &str) -> usize {
-    TYPES
-        .iter()
-        .position(|t| *t == type_url)
-        .expect("a served type")
-}
-
-fn rejected() -> Option<RpcStatus> {
-    Some(RpcStatus {
-        code: 3,
-        message: "rejected by the property test".into(),
-        details: vec![],
-    })
 }
 
 impl Run {
