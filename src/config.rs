@@ -59,6 +59,10 @@ impl ServeConfig {
 
 /// Smallest message limit accepted: below it even an ordinary request or response fails.
 const MIN_MESSAGE_SIZE: usize = 64 * 1024;
+/// Smallest non-zero new-stream rate: one stream every 1,000 s.
+const MIN_STREAM_RATE: f64 = 0.001;
+/// Longest connection age or drain accepted, far from any overflow of time arithmetic.
+const MAX_DURATION_FLAG: Duration = Duration::from_secs(30 * 24 * 3600);
 /// gRPC frames a message with a 32-bit length.
 const MAX_MESSAGE_SIZE: usize = u32::MAX as usize;
 
@@ -73,8 +77,19 @@ fn xds_options(args: &XdsArgs) -> anyhow::Result<XdsOptions> {
         bail!("--max-connection-age-jitter ({jitter}) must be between 0 and 1");
     }
     let rate = args.new_stream_rate;
-    if !rate.is_finite() || rate < 0.0 {
-        bail!("--new-stream-rate ({rate}) must be a number of streams per second, 0 or more");
+    if !rate.is_finite() || rate < 0.0 || (rate > 0.0 && rate < MIN_STREAM_RATE) {
+        bail!(
+            "--new-stream-rate ({rate}) must be 0 (no limit) or a number of streams per second of at least {MIN_STREAM_RATE}"
+        );
+    }
+    if age > MAX_DURATION_FLAG {
+        bail!("--max-connection-age ({age:?}) must be at most 30 days");
+    }
+    if args.drain_duration > MAX_DURATION_FLAG {
+        bail!(
+            "--drain-duration ({:?}) must be at most 30 days",
+            args.drain_duration
+        );
     }
     if args.new_stream_burst == 0 {
         bail!("--new-stream-burst must be at least 1");

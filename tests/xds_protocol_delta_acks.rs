@@ -80,6 +80,42 @@ async fn delta_rejected_version_never_resent() {
 }
 
 #[tokio::test]
+async fn delta_rejected_name_dropped_and_asked_for_again_is_sent_once_more() {
+    let h = Harness::start().await;
+    h.set(ROUTE, vec![res(ROUTE, "80", 1)]);
+    h.bump();
+    let mut d = h.delta().await;
+    d.subscribe(ROUTE, &["80"]).await;
+    let bad = d.recv().await;
+    d.send(DeltaDiscoveryRequest {
+        type_url: ROUTE.into(),
+        response_nonce: bad.nonce.clone(),
+        error_detail: rejection("bad route"),
+        ..Default::default()
+    })
+    .await;
+    d.expect_silence().await;
+    // The proxy drops the name, then asks for it again (say for a rebuilt listener): it
+    // holds nothing for it, so it gets the version it rejected once more rather than
+    // waiting forever.
+    d.send(DeltaDiscoveryRequest {
+        type_url: ROUTE.into(),
+        resource_names_unsubscribe: vec!["80".into()],
+        ..Default::default()
+    })
+    .await;
+    d.send(DeltaDiscoveryRequest {
+        type_url: ROUTE.into(),
+        resource_names_subscribe: vec!["80".into()],
+        ..Default::default()
+    })
+    .await;
+    let again = d.recv().await;
+    assert_eq!(delta_names(&again), ["80"]);
+    assert_eq!(again.resources[0].version, bad.resources[0].version);
+}
+
+#[tokio::test]
 async fn delta_first_request_answered_despite_error_detail_and_empty_nonce() {
     let h = Harness::start().await;
     h.set(LISTENER, vec![res(LISTENER, "l", 1)]);

@@ -177,3 +177,60 @@ async fn delta_first_request_with_many_initial_versions_is_accepted() {
     assert_eq!(delta_names(&r), ["a"]);
     assert_eq!(r.removed_resources.len(), 20_000);
 }
+
+#[tokio::test]
+async fn too_many_subscribed_names_end_the_stream_with_resource_exhausted() {
+    let h = Harness::start().await;
+    h.set(ENDPOINT, vec![res(ENDPOINT, "a", 1)]);
+    h.bump();
+    let mut s = h.sotw().await;
+    s.subscribe(ENDPOINT, &["a"]).await;
+    assert_eq!(names(&s.recv().await), ["a"]);
+    // One over the per-type bound (200,000), in a request under the 4 MiB limit.
+    let names: Vec<String> = (0..200_001).map(|i| format!("n{i}")).collect();
+    s.send(DiscoveryRequest {
+        type_url: ENDPOINT.into(),
+        resource_names: names,
+        ..Default::default()
+    })
+    .await;
+    let err = tokio::time::timeout(WAIT, s.responses.message())
+        .await
+        .expect("ended in time")
+        .expect_err("an error status, not OK");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("200000"), "{err:?}");
+}
+
+#[tokio::test]
+async fn rejection_messages_are_kept_short() {
+    let h = Harness::start().await;
+    h.set(CLUSTER, vec![res(CLUSTER, "c", 1)]);
+    h.bump();
+    let mut s = h.sotw().await;
+    s.subscribe(CLUSTER, &[]).await;
+    let first = s.recv().await;
+    s.send(DiscoveryRequest {
+        type_url: CLUSTER.into(),
+        response_nonce: first.nonce.clone(),
+        error_detail: Some(envoy_types::pb::google::rpc::Status {
+            code: 3,
+            message: "x".repeat(1 << 20),
+            details: vec![],
+        }),
+        ..Default::default()
+    })
+    .await;
+    wait_until(&h.status, "the NACK", |p| p["clusters"]["nacked"] == true).await;
+    let json = h.status.syncz_json();
+    let last_nack = json[NODE]["clusters"]["last_nack"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        last_nack.len() <= 4096 + 32,
+        "{} bytes kept",
+        last_nack.len()
+    );
+    assert!(last_nack.ends_with("[truncated by meshd]"));
+}

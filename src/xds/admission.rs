@@ -47,7 +47,8 @@ impl Bucket {
         if self.tokens >= 1.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / rate)
+            // Saturates instead of panicking on an absurdly small rate.
+            Duration::try_from_secs_f64((1.0 - self.tokens) / rate).unwrap_or(Duration::MAX)
         }
     }
 }

@@ -102,12 +102,21 @@ impl StreamProtocol for DeltaState {
             }
             if !first {
                 // A name subscribed again is asked for again (the proxy may have dropped it).
+                // One it did not want until now may even get a version it rejected: it
+                // holds nothing for the name, and a listener waiting for it would stay
+                // warming. At most one more NACK per subscription, never a loop.
+                if !t.wildcard && !t.explicit.contains(&name) {
+                    t.rejected.remove(&name);
+                }
                 t.known.remove(&name);
             }
             t.absent_notified.remove(&name);
             if !t.explicit.contains(&name) {
                 Arc::make_mut(&mut t.explicit).insert(name);
             }
+        }
+        if conn.too_many_names(type_url, t.explicit.len()) {
+            return;
         }
         for name in request.resource_names_unsubscribe {
             if name == "*" {
@@ -199,7 +208,10 @@ impl TypeState {
         first: bool,
     ) {
         let nonce = &request.response_nonce;
-        let rejection = request.error_detail.as_ref().map(|s| s.message.clone());
+        let rejection = request
+            .error_detail
+            .as_ref()
+            .map(|s| nack::bounded(s.message.clone()));
         let Some(pos) = self.outstanding.iter().position(|s| &s.nonce == nonce) else {
             match rejection {
                 // The first request of a type repeats the rejection from before a
@@ -290,9 +302,13 @@ impl TypeState {
             system_version_info: system_version.clone(),
             resources: Vec::with_capacity(send.len()),
             type_url,
-            removed_resources: removed,
+            removed_resources: Vec::new(),
             nonce: nonce.clone(),
         };
+        // Removals go out once, in this response: a resource that fits a response without
+        // them is not "too large", it waits for the next one.
+        let bare = response.encoded_len();
+        response.removed_resources = removed;
         // Up to the size limit; what does not fit goes in the next response. A resource
         // too large for any response is withheld like a rejected version (logged, counted,
         // not tried again until it changes).
@@ -311,8 +327,8 @@ impl TypeState {
                 size += len;
                 // An `Arc` only: the bytes are written once, by the codec (`wire`).
                 response.resources.push(Arc::clone(r));
-            } else if base + len > limit {
-                conn.oversized(type_url, &r.name, base + len);
+            } else if bare + len > limit {
+                conn.oversized(type_url, &r.name, bare + len);
                 self.rejected.insert(r.name.clone(), r.version.clone());
             } else {
                 rest = true;

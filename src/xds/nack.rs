@@ -5,6 +5,24 @@
 //! name counts as named when it stands in the message as a whole word, so that route
 //! `80` is not found inside `0.0.0.0_8080`.
 
+/// The longest rejection message kept, logged and matched against names: Envoy itself
+/// truncates `error_detail` to 4096 bytes, so anything longer did not come from Envoy, and
+/// keeping it would let one client make meshd store, log and scan megabytes per request.
+pub(crate) const MAX_MESSAGE: usize = 4096;
+
+/// A rejection message cut to `MAX_MESSAGE` bytes (at a character boundary), marked when cut.
+pub(crate) fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" [truncated by meshd]");
+    }
+    message
+}
+
 /// The names among `names` that `message` mentions.
 pub(crate) fn named<'a>(message: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     names
@@ -31,6 +49,16 @@ fn mentions(message: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let short = "bad cluster".to_string();
+        assert_eq!(bounded(short.clone()), short);
+        let long = "é".repeat(MAX_MESSAGE);
+        let cut = bounded(long);
+        assert!(cut.len() <= MAX_MESSAGE + " [truncated by meshd]".len());
+        assert!(cut.ends_with(" [truncated by meshd]"));
+    }
 
     #[test]
     fn names_in_envoys_messages_are_found() {

@@ -19,6 +19,7 @@ use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::nack::bounded;
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
@@ -75,8 +76,16 @@ impl StreamProtocol for SotwState {
                 ..TypeView::default()
             },
         });
-        let names: BTreeSet<String> = request.resource_names.into_iter().collect();
-        let rejection = request.error_detail.map(|s| s.message);
+        // Listeners and clusters are always the full set: their names are not kept.
+        let names: BTreeSet<String> = if type_url::is_wildcard(type_url) {
+            BTreeSet::new()
+        } else {
+            request.resource_names.into_iter().collect()
+        };
+        if conn.too_many_names(type_url, names.len()) {
+            return;
+        }
+        let rejection = request.error_detail.map(|s| bounded(s.message));
         if first {
             // Answered whatever it carries: after a reconnect the proxy repeats its last
             // rejection and an empty nonce, and still needs the configuration.
@@ -107,9 +116,13 @@ impl StreamProtocol for SotwState {
             conn.publish(type_url, &t.view);
             return;
         }
+        // After a NACK, Envoy's next request carries the latest nonce, no error and its last
+        // good version: that is not an ACK of what we sent, so the rejection stands.
+        if request.version_info == t.view.version_sent {
+            t.view.nacked = false;
+        }
         t.view.version_acked = request.version_info;
         t.view.nonce_acked = request.response_nonce;
-        t.view.nacked = false;
         let grew = t.grows(&names, type_url);
         t.set_names(names);
         if grew || t.always_respond {

@@ -41,7 +41,14 @@ pub(crate) struct Conn {
     secrets_allowed: bool,
     /// This stream's entry in the status registry, from its first request on.
     status: Option<Arc<StreamStatus>>,
+    /// Set by the protocol when a request breaks a limit: the stream ends with it.
+    pub(crate) failure: Option<Status>,
 }
+
+/// Most names one stream may subscribe to for one type. Far above any real mesh (a sidecar
+/// of a 10,000-service mesh subscribes to about 10,000 endpoint names), it keeps what one
+/// client can make meshd hold bounded.
+pub(crate) const MAX_SUBSCRIBED_NAMES: usize = 200_000;
 
 impl Conn {
     pub(crate) fn new(shared: Arc<Shared>, delta: bool) -> Self {
@@ -66,6 +73,7 @@ impl Conn {
             push_started: None,
             secrets_allowed,
             status: None,
+            failure: None,
         }
     }
 
@@ -179,6 +187,20 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Ends the stream (after this request) when a type's subscription exceeds
+    /// `MAX_SUBSCRIBED_NAMES`; `true` when it does.
+    pub(crate) fn too_many_names(&mut self, type_url: &str, count: usize) -> bool {
+        if count <= MAX_SUBSCRIBED_NAMES {
+            return false;
+        }
+        self.failure = Some(Status::resource_exhausted(format!(
+            "{count} names subscribed for {type_url}: at most {MAX_SUBSCRIBED_NAMES} per type"
+        )));
+        true
+    }
+}
+
 impl Drop for Conn {
     fn drop(&mut self) {
         if let Some(status) = &self.status {
@@ -257,16 +279,31 @@ async fn serve_stream<P: StreamProtocol>(
         let pending = state.has_pending();
         let watch = conn.has_node() && conn.watching;
         tokio::select! {
+            // Age and drain first: a client that keeps requests coming must not keep its
+            // stream past either.
             biased;
+            _ = until(deadline) => {
+                info!("xds stream reached its maximum age, closing it");
+                return;
+            }
+            () = &mut drain => {
+                info!("server draining, closing the xds stream");
+                return;
+            }
             message = requests.message() => match message {
                 Ok(Some(request)) => {
                     if !conn.has_node() {
                         if let Err(status) = conn.connect(P::node(&request)).await {
-                            let _ = tx.send(Err(status)).await;
+                            end_with(&tx, status).await;
                             return;
                         }
                     }
                     state.on_request(&mut conn, request);
+                    if let Some(status) = conn.failure.take() {
+                        warn!(message = status.message(), "xds request over a limit, ending the stream");
+                        end_with(&tx, status).await;
+                        return;
+                    }
                 }
                 Ok(None) => return,
                 Err(status) => {
@@ -278,7 +315,7 @@ async fn serve_stream<P: StreamProtocol>(
                     } else {
                         warn!(code = ?status.code(), message = status.message(), "bad xds request, ending the stream");
                     }
-                    let _ = tx.send(Err(status)).await;
+                    end_with(&tx, status).await;
                     return;
                 }
             },
@@ -299,21 +336,22 @@ async fn serve_stream<P: StreamProtocol>(
                     continue;
                 }
                 if let Err(status) = conn.regenerate().await {
-                    let _ = tx.send(Err(status)).await;
+                    end_with(&tx, status).await;
                     return;
                 }
                 state.on_generation();
             },
-            _ = until(deadline) => {
-                info!("xds stream reached its maximum age, closing it");
-                return;
-            }
-            () = &mut drain => {
-                info!("server draining, closing the xds stream");
-                return;
-            }
         }
     }
+}
+
+/// How long a stream waits for room to send its final error: a peer that stopped reading
+/// must not keep the stream's task (and the configuration it holds) alive.
+const FINAL_STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends the stream with `status` when the outbox takes it within `FINAL_STATUS_WAIT`.
+async fn end_with<R>(tx: &mpsc::Sender<Result<R, Status>>, status: Status) {
+    let _ = tokio::time::timeout(FINAL_STATUS_WAIT, tx.send(Err(status))).await;
 }
 
 /// When a draining server closes stream `id`: spread over the first half of the drain

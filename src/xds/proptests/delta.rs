@@ -359,6 +359,13 @@ impl Run {
                 }
             }
         }
+        // A name the proxy did not want before and asks for now may get a rejected version
+        // once more (it holds nothing for it; see `DeltaState`).
+        for name in &request.resource_names_subscribe {
+            if !first && name != "*" && !e.subscription.wants(name) {
+                e.nack.gone(name);
+            }
+        }
         // Subscription changes count whatever the nonce.
         e.subscription.apply(
             t,
