@@ -19,6 +19,7 @@ mod service;
 mod service_entry;
 mod sidecar_gateway;
 mod slice;
+mod traffic_refs;
 mod virtual_service;
 mod workload;
 
@@ -178,6 +179,7 @@ fn build_with(
     }
     let Parts { mut model, slices } = parts;
     service::report_shared_cluster_ips(&sources, &model, &mut problems);
+    traffic_refs::report(&sources, &model, &mut problems);
     index_workloads(&mut model);
     model.endpoints = endpoints::build(&model, &slices);
     let used = model
