@@ -149,28 +149,15 @@ pub struct ValidateArgs {
     pub dir: PathBuf,
 }
 
-/// A duration such as `500ms`, `10s`, `30m`, `1h`, or `0`.
+/// A duration such as `500ms`, `10s`, `30m`, `1h`, or `0` (Go's format, as in Istio's
+/// resources), with a hint when the unit is left out.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
+    if s != "0" && s.ends_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!(
+            "{s:?} has no unit: write it as 500ms, 10s, 30m or 1h"
+        ));
     }
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{s:?} has no unit: write it as 500ms, 10s, 30m or 1h"))?;
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} does not start with a whole number"))?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m or h)")),
-    };
-    n.checked_mul(seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
+    crate::duration::parse_duration(s)
 }
 
 /// A size in bytes, or with a binary suffix: `512Ki`, `4Mi`, `1Gi`.

@@ -6,11 +6,14 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod envoy;
 pub mod mesh;
 pub mod pipeline;
 pub mod problem;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod translate;
 pub mod xds;
 pub mod yaml;

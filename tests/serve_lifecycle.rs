@@ -89,20 +89,24 @@ fn invalid_xds_flags_are_refused_before_binding() {
     }
 }
 
+/// `meshd serve` on a copy of the bookinfo example with `--drain-duration drain`, ready,
+/// logging to `meshd.log` in the returned directory.
+fn serve_bookinfo(drain: &str) -> (tempfile::TempDir, Meshd) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    copy_dir(&bookinfo_dir(), &config);
+    let log = File::create(dir.path().join("meshd.log")).unwrap();
+    let meshd = Meshd::spawn(&config, &["--drain-duration", drain], log);
+    meshd.wait_ready(WAIT);
+    (dir, meshd)
+}
+
 /// SIGTERM: the proxy's stream ends with an OK status (the connection got GOAWAY), no new
 /// connection is accepted, and the process exits by itself, successfully.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_streams_gracefully_and_exits() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    copy_dir(&bookinfo_dir(), &config);
+    let (dir, mut meshd) = serve_bookinfo("4s");
     let log = dir.path().join("meshd.log");
-    let mut meshd = Meshd::spawn(
-        &config,
-        &["--drain-duration", "4s"],
-        File::create(&log).unwrap(),
-    );
-    meshd.wait_ready(WAIT);
 
     let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{}", meshd.xds))
         .await
@@ -164,16 +168,8 @@ async fn drain_duration_bounds_a_peer_that_never_reads() {
     use prost::Message;
     use tonic::codegen::http;
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    copy_dir(&bookinfo_dir(), &config);
+    let (dir, mut meshd) = serve_bookinfo("1s");
     let log = dir.path().join("meshd.log");
-    let mut meshd = Meshd::spawn(
-        &config,
-        &["--drain-duration", "1s"],
-        File::create(&log).unwrap(),
-    );
-    meshd.wait_ready(WAIT);
 
     let tcp = tokio::net::TcpStream::connect(meshd.xds).await.unwrap();
     let (client, connection) = h2::client::Builder::new()

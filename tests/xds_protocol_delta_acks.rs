@@ -44,13 +44,7 @@ async fn delta_rejected_version_never_resent() {
     h.bump();
     let bad = d.recv().await;
     assert_eq!(delta_names(&bad), ["80"]);
-    d.send(DeltaDiscoveryRequest {
-        type_url: ROUTE.into(),
-        response_nonce: bad.nonce.clone(),
-        error_detail: rejection("bad route"),
-        ..Default::default()
-    })
-    .await;
+    d.nack(&bad, "bad route").await;
     d.expect_silence().await;
     let syncz = h.status.syncz_json();
     assert_eq!(syncz[NODE]["routes"]["last_nack"], "bad route");
@@ -87,13 +81,7 @@ async fn delta_rejected_name_dropped_and_asked_for_again_is_sent_once_more() {
     let mut d = h.delta().await;
     d.subscribe(ROUTE, &["80"]).await;
     let bad = d.recv().await;
-    d.send(DeltaDiscoveryRequest {
-        type_url: ROUTE.into(),
-        response_nonce: bad.nonce.clone(),
-        error_detail: rejection("bad route"),
-        ..Default::default()
-    })
-    .await;
+    d.nack(&bad, "bad route").await;
     d.expect_silence().await;
     // The proxy drops the name, then asks for it again (say for a rebuilt listener): it
     // holds nothing for it, so it gets the version it rejected once more rather than
@@ -207,13 +195,8 @@ async fn delta_nack_rejects_only_the_named_resources() {
     d.subscribe(CLUSTER, &[]).await;
     let first = d.recv().await;
     assert_eq!(delta_names(&first), ["a", "b"]);
-    d.send(DeltaDiscoveryRequest {
-        type_url: CLUSTER.into(),
-        response_nonce: first.nonce.clone(),
-        error_detail: rejection("Error adding/updating cluster(s) a: bad lb policy"),
-        ..Default::default()
-    })
-    .await;
+    d.nack(&first, "Error adding/updating cluster(s) a: bad lb policy")
+        .await;
     d.expect_silence().await;
     // Asking for both again brings back the held one at its version, not the rejected one.
     let resubscribe = DeltaDiscoveryRequest {
@@ -240,13 +223,7 @@ async fn delta_nack_naming_nothing_rejects_the_whole_response() {
     let mut d = h.delta().await;
     d.subscribe(CLUSTER, &[]).await;
     let first = d.recv().await;
-    d.send(DeltaDiscoveryRequest {
-        type_url: CLUSTER.into(),
-        response_nonce: first.nonce.clone(),
-        error_detail: rejection("bad config"),
-        ..Default::default()
-    })
-    .await;
+    d.nack(&first, "bad config").await;
     d.expect_silence().await;
     d.send(DeltaDiscoveryRequest {
         type_url: CLUSTER.into(),

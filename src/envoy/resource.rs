@@ -93,6 +93,17 @@ impl Resource {
         Self::versioned(name.into(), type_url, value)
     }
 
+    /// A resource from bytes put together from pieces that are each canonical, in field
+    /// order (the route configs `translate` assembles per namespace): already canonical, so
+    /// they are versioned without being walked again. `from_encoded` for anything else.
+    pub fn from_canonical_parts(
+        name: impl Into<String>,
+        type_url: &str,
+        value: impl Into<Bytes>,
+    ) -> Self {
+        Self::versioned(name.into(), type_url, value.into())
+    }
+
     fn versioned(name: String, type_url: &str, value: Bytes) -> Self {
         let version = content_version(&name, &value);
         Resource {

@@ -8,7 +8,6 @@
 //! with EndpointSlices or, for services without any slice, with the pods they select.
 
 mod destination_rule;
-mod duration;
 mod endpoints;
 mod hosts;
 mod istio_fields;

@@ -232,8 +232,12 @@ impl Translator {
                 .iter()
                 .map(|p| {
                     let name = p.name().to_string();
-                    let resource =
-                        Resource::from_encoded(&name, type_url::ROUTE, p.assemble(namespace));
+                    // Each piece was encoded canonically (`route::encoded_route_parts`).
+                    let resource = Resource::from_canonical_parts(
+                        &name,
+                        type_url::ROUTE,
+                        p.assemble(namespace),
+                    );
                     (name, Arc::new(resource))
                 })
                 .collect()
@@ -318,9 +322,10 @@ impl Translator {
         out
     }
 
-    /// Entries in the caches keyed by what proxies claim (for tests and debug views):
-    /// route configs by namespace, carried and claimed inbound port sets.
-    pub fn cache_sizes(&self) -> (usize, usize, usize) {
+    /// Entries in the caches keyed by what proxies claim: route configs by namespace,
+    /// carried and claimed inbound port sets.
+    #[cfg(test)]
+    pub(crate) fn cache_sizes(&self) -> (usize, usize, usize) {
         fn len<K, V>(cache: &RwLock<HashMap<K, V>>) -> usize {
             cache.read().expect("translator cache lock").len()
         }

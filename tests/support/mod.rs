@@ -310,6 +310,14 @@ pub fn big_cluster(name: &str, bytes: usize) -> Arc<Resource> {
     ))
 }
 
+/// The error status a response stream ends with (not OK), within `WAIT`.
+pub async fn ended_with_error<T: std::fmt::Debug>(responses: &mut Streaming<T>) -> tonic::Status {
+    tokio::time::timeout(WAIT, responses.message())
+        .await
+        .expect("ended in time")
+        .expect_err("an error status, not OK")
+}
+
 /// Waits until `cond` holds on the syncz view of `NODE`.
 pub async fn wait_until(status: &XdsStatus, what: &str, cond: impl Fn(&serde_json::Value) -> bool) {
     let reached = tokio::time::timeout(WAIT, async {
@@ -409,6 +417,17 @@ impl Delta {
         self.send(DeltaDiscoveryRequest {
             type_url: response.type_url.clone(),
             response_nonce: response.nonce.clone(),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Rejects `response` with `message` as Envoy does.
+    pub async fn nack(&self, response: &DeltaDiscoveryResponse, message: &str) {
+        self.send(DeltaDiscoveryRequest {
+            type_url: response.type_url.clone(),
+            response_nonce: response.nonce.clone(),
+            error_detail: rejection(message),
             ..Default::default()
         })
         .await;

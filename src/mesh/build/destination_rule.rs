@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::duration::at_least_1ms;
 use super::hosts::{check_host, resolve};
 use super::invalid;
 use super::istio_fields::{export_to, port, Checked};
 use super::names::{is_dns_label, object_key};
+use crate::duration::at_least_1ms;
 use crate::mesh::traffic::{
     ClientTls, ConnectionPool, ConsistentHash, DestinationRule, HashAlgorithm, HashKey, LbPolicy,
     LoadBalancer, LocalityLb, OutlierDetection, PortPolicy, Subset, TcpKeepalive, TlsMode,
@@ -202,7 +202,7 @@ fn consistent_hash(h: &wire::ConsistentHash, field: &str) -> Checked<ConsistentH
             ttl: cookie
                 .ttl
                 .as_deref()
-                .map(super::duration::parse_duration)
+                .map(crate::duration::parse_duration)
                 .transpose()
                 .map_err(|e| invalid(format!("{f}.ttl"), e))?,
         });

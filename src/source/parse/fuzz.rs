@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
+use proptest::test_runner::Config;
 
 use super::{parse_file, Parsed};
 
@@ -23,21 +23,9 @@ const SEED: u64 = 0x7061_7273_6572_6675;
 /// Far above what any input here needs (milliseconds): only a hang gets near it.
 const HANG: Duration = Duration::from_secs(20);
 
+/// The proptest configuration CI runs (see `testing::fixed_proptest_config`).
 fn config() -> Config {
-    let from_env = Config::default();
-    Config {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            from_env.cases
-        } else {
-            CASES
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            from_env.rng_seed
-        } else {
-            RngSeed::Fixed(SEED)
-        },
-        ..from_env
-    }
+    crate::testing::fixed_proptest_config(CASES, SEED)
 }
 
 /// The seed inputs: every YAML and JSON file under testdata/ except the expected outputs.

@@ -16,8 +16,8 @@ use proptest::test_runner::TestCaseError;
 
 use super::nack::DeltaNack;
 use super::{
-    change, config, connect, index_of, pairs, rejected, shared, type_index, Edit, Served, NAMES,
-    TYPES,
+    change, config, connect, drain_with, index_of, pairs, rejected, shared, type_index, Edit,
+    Served, NAMES, TYPES,
 };
 use crate::envoy::resource::type_url;
 use crate::xds::delta::DeltaState;
@@ -464,12 +464,7 @@ impl Run {
     }
 
     fn drain(&mut self) -> Result<(), TestCaseError> {
-        for _ in 0..4 * TYPES.len() {
-            if !self.step()? {
-                return Ok(());
-            }
-        }
-        Err(TestCaseError::fail("the stream never ran out of responses"))
+        drain_with(|| self.step())
     }
 
     fn change(&mut self, edits: &[Edit]) {

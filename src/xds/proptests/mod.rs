@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
+use proptest::test_runner::Config;
 
 use super::generator::ConfigGenerator;
 use super::options::XdsOptions;
@@ -33,31 +33,26 @@ const CASES: u32 = 512;
 /// The seed CI uses, so a run is the same on every machine.
 const SEED: u64 = 0x6d65_7368_6478_6473;
 
-/// The proptest configuration: `CASES` cases from `SEED`, unless `PROPTEST_CASES` or
-/// `PROPTEST_RNG_SEED` ask for more or other cases (to search longer by hand). Failures
-/// are saved under `proptest-regressions/` and replayed first on later runs: commit that
-/// file with the fix, so the case stays covered.
+/// The proptest configuration CI runs (see `testing::fixed_proptest_config`).
 fn config() -> Config {
-    let from_env = Config::default();
-    Config {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            from_env.cases
-        } else {
-            CASES
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            from_env.rng_seed
-        } else {
-            RngSeed::Fixed(SEED)
-        },
-        ..from_env
-    }
+    crate::testing::fixed_proptest_config(CASES, SEED)
 }
 
 /// The types a stream can ask for, in push order; secrets are allowed on these streams.
 const TYPES: [&str; 5] = type_url::PUSH_ORDER;
 /// The names every type draws from: few, so that subscriptions and changes collide.
 const NAMES: [&str; 3] = ["a", "b", "c"];
+
+/// Runs `step` (the server sends one response; `false` when it had none) until the stream
+/// has nothing left to send; more steps than every type twice over is a push loop.
+fn drain_with(mut step: impl FnMut() -> Result<bool, TestCaseError>) -> Result<(), TestCaseError> {
+    for _ in 0..4 * TYPES.len() {
+        if !step()? {
+            return Ok(());
+        }
+    }
+    Err(TestCaseError::fail("the stream never ran out of responses"))
+}
 
 /// The position of a served type in `TYPES`.
 fn index_of(type_url: &str) -> usize {

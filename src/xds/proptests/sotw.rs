@@ -16,8 +16,8 @@ use proptest::test_runner::TestCaseError;
 
 use super::nack::SotwNack;
 use super::{
-    change, config, connect, index_of, names, pairs, rejected, shared, type_index, Edit, Served,
-    TYPES,
+    change, config, connect, drain_with, index_of, names, pairs, rejected, shared, type_index,
+    Edit, Served, TYPES,
 };
 use crate::envoy::resource::{set_version, type_url};
 use crate::xds::shared::Shared;
@@ -380,12 +380,7 @@ impl Run {
     }
 
     fn drain(&mut self) -> Result<(), TestCaseError> {
-        for _ in 0..4 * TYPES.len() {
-            if !self.step()? {
-                return Ok(());
-            }
-        }
-        Err(TestCaseError::fail("the stream never ran out of responses"))
+        drain_with(|| self.step())
     }
 
     fn change(&mut self, edits: &[Edit]) {

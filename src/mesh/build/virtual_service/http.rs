@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::super::duration::{at_least_1ms, parse_duration};
 use super::super::invalid;
 use super::super::istio_fields::{
     check_regex, destination, gateway_refs, percent, port, string_match, weighted, Checked,
 };
+use crate::duration::{at_least_1ms, parse_duration};
 use crate::mesh::model::ObjectKey;
 use crate::mesh::traffic::{
     Abort, Cors, Fault, HeaderOperations, HeaderRules, HttpAction, HttpMatch, HttpRoute, Mirror,

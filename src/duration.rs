@@ -1,5 +1,5 @@
-//! Durations as Istio accepts them: Go's format (`10s`, `1.5s`, `100ms`, `1h30m`), which
-//! the CRDs' validation rules use, so every value an Istio cluster accepts reads the same.
+//! Durations as users write them, in Go's format (`10s`, `1.5s`, `100ms`, `1h30m`): what
+//! Istio's CRDs accept, and what meshd's own duration flags take.
 
 use std::time::Duration;
 
