@@ -62,8 +62,54 @@ pub struct ServeArgs {
     /// configuration: open them only on a trusted network.
     #[arg(long, env = "MESHD_DEBUG_ON_HTTP")]
     pub debug_on_http: bool,
+    /// Serve gateways' TLS private keys (Secrets named by `credentialName`) over SDS to any
+    /// router proxy that asks. Streams are not authenticated yet: any client that reaches
+    /// --xds-addr can then read those keys.
+    #[arg(long)]
+    pub insecure_serve_gateway_secrets: bool,
+    #[command(flatten)]
+    pub mesh: MeshArgs,
     #[command(flatten)]
     pub xds: XdsArgs,
+}
+
+/// Mesh-wide settings (istiod's mesh config) for `serve` and `translate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MeshArgs {
+    /// Istio's root namespace: its Sidecar without workload selector is every namespace's
+    /// default, and its DestinationRules apply mesh-wide.
+    #[arg(long, default_value = crate::translate::scope::DEFAULT_ROOT_NAMESPACE)]
+    pub root_namespace: String,
+    /// Where sidecars send traffic for destinations outside the registry when no Sidecar
+    /// says otherwise: ALLOW_ANY passes it through, REGISTRY_ONLY blocks it.
+    #[arg(long, value_enum, default_value_t = OutboundTrafficPolicy::AllowAny)]
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutboundTrafficPolicy {
+    #[value(name = "ALLOW_ANY")]
+    AllowAny,
+    #[value(name = "REGISTRY_ONLY")]
+    RegistryOnly,
+}
+
+impl MeshArgs {
+    /// The translation options these flags (and `serve_gateway_secrets`) give.
+    pub fn translate_options(
+        &self,
+        serve_gateway_secrets: bool,
+    ) -> crate::translate::scope::TranslateOptions {
+        use crate::mesh::traffic::OutboundPolicy;
+        crate::translate::scope::TranslateOptions {
+            root_namespace: self.root_namespace.clone(),
+            outbound_traffic_policy: match self.outbound_traffic_policy {
+                OutboundTrafficPolicy::AllowAny => OutboundPolicy::AllowAny,
+                OutboundTrafficPolicy::RegistryOnly => OutboundPolicy::RegistryOnly,
+            },
+            serve_gateway_secrets,
+        }
+    }
 }
 
 /// Limits and pacing of the xDS server (`meshd serve`).
@@ -132,6 +178,8 @@ pub struct TranslateArgs {
     pub node_id: String,
     #[arg(long = "type", value_enum, default_value_t = OutputType::All)]
     pub output_type: OutputType,
+    #[command(flatten)]
+    pub mesh: MeshArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{LogFormat, ServeArgs, XdsArgs};
+use std::sync::Arc;
+
+use crate::cli::{LogFormat, MeshArgs, ServeArgs, XdsArgs};
+use crate::translate::scope::TranslateOptions;
 use crate::xds::XdsOptions;
 
 #[derive(Debug, Clone)]
@@ -21,6 +24,8 @@ pub struct ServeConfig {
     pub xds: XdsOptions,
     /// Debug views served to any caller (not only loopback).
     pub debug_on_http: bool,
+    /// Mesh-wide translation settings (root namespace, outbound policy, gateway secrets).
+    pub translate: Arc<TranslateOptions>,
 }
 
 impl ServeConfig {
@@ -53,8 +58,22 @@ impl ServeConfig {
             allow_empty_config: args.allow_empty_config,
             xds: xds_options(&args.xds)?,
             debug_on_http: args.debug_on_http,
+            translate: Arc::new(
+                check_mesh(&args.mesh)?.translate_options(args.insecure_serve_gateway_secrets),
+            ),
         })
     }
+}
+
+/// Checks the mesh-wide flags.
+pub fn check_mesh(args: &MeshArgs) -> anyhow::Result<&MeshArgs> {
+    if !crate::mesh::build::names::is_dns_label(&args.root_namespace) {
+        bail!(
+            "--root-namespace {:?} is not a namespace name (a DNS label)",
+            args.root_namespace
+        );
+    }
+    Ok(args)
 }
 
 /// Smallest message limit accepted: below it even an ordinary request or response fails.

@@ -41,7 +41,8 @@ pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
     for problem in built.all_problems(&input) {
         eprintln!("warning: {problem}");
     }
-    let translator = Translator::new(Arc::new(built.model));
+    let options = crate::config::check_mesh(&args.mesh)?.translate_options(false);
+    let translator = Translator::with_options(Arc::new(built.model), Arc::new(options));
     let resources = translator.proxy_resources(&proxy);
     let type_urls: &[&str] = match args.output_type {
         OutputType::Clusters => &[type_url::CLUSTER],

@@ -57,7 +57,14 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         generation_tx,
         debounce,
         config.allow_empty_config,
+        config.translate.clone(),
     ));
+    if config.translate.serve_gateway_secrets {
+        warn!(
+            "gateway private keys are served over SDS to any router proxy that asks \
+             (--insecure-serve-gateway-secrets): streams are not authenticated"
+        );
+    }
 
     if config.debug_on_http {
         warn!("debug views are served to any caller of the admin address (--debug-on-http)");

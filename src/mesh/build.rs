@@ -13,7 +13,7 @@ mod hosts;
 mod istio_fields;
 #[cfg(test)]
 mod istio_test_support;
-mod names;
+pub(crate) mod names;
 mod service;
 mod service_entry;
 mod sidecar_gateway;

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::mesh::build::ModelBuilder;
 use crate::source::InputSet;
+use crate::translate::scope::TranslateOptions;
 use crate::translate::Translator;
 use debounce::next_settled;
 use generator::MeshGenerator;
@@ -33,6 +34,7 @@ pub async fn run(
     generations: watch::Sender<u64>,
     debounce: Debounce,
     allow_empty: bool,
+    options: Arc<TranslateOptions>,
 ) {
     let mut generation = 0u64;
     let mut builder = ModelBuilder::default();
@@ -49,6 +51,7 @@ pub async fn run(
                     &generator,
                     generation + 1,
                     refuse_empty,
+                    &options,
                 )
             });
             let problems = match built {
@@ -98,6 +101,7 @@ fn build_generation(
     generator: &MeshGenerator,
     generation: u64,
     refuse_empty: bool,
+    options: &Arc<TranslateOptions>,
 ) -> Built {
     let built = builder.build(input);
     let problems: Vec<String> = built.all_problems(input).map(|p| p.to_string()).collect();
@@ -108,7 +112,7 @@ fn build_generation(
     let model = Arc::new(built.model);
     let translator = match generator.current() {
         Some((_, previous)) => Translator::next(&previous, model),
-        None => Translator::new(model),
+        None => Translator::with_options(model, options.clone()),
     };
     generator.install(translator, generation, problems);
     Built::Installed(current)

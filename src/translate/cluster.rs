@@ -37,8 +37,9 @@ use envoy_types::pb::google::protobuf::{Any, Duration, UInt32Value};
 use super::ads_config_source;
 use super::filter::any;
 use super::naming;
+use super::scope::Scope;
 use super::socket_address_inner;
-use crate::mesh::{MeshModel, Protocol, Service, ServicePort};
+use crate::mesh::{Protocol, Service, ServicePort};
 
 /// Connect timeout of mesh clusters (Istio's default).
 pub const CONNECT_TIMEOUT_SECS: i64 = 10;
@@ -155,12 +156,10 @@ pub fn outbound_cluster(service: &Service, port: &ServicePort) -> Cluster {
     cluster
 }
 
-/// All outbound clusters of the mesh, sorted by name. They are the same for every sidecar
-/// (no Sidecar resource yet), so they are built once per model.
-pub fn outbound_clusters(model: &MeshModel) -> Vec<Cluster> {
-    let mut clusters: Vec<Cluster> = model
-        .services
-        .values()
+/// The outbound clusters of the services a scope sees, sorted by name.
+pub fn outbound_clusters(scope: &Scope) -> Vec<Cluster> {
+    let mut clusters: Vec<Cluster> = scope
+        .services()
         .flat_map(|s| s.ports.iter().map(move |p| outbound_cluster(s, p)))
         .collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));

@@ -12,6 +12,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
 use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
 
 use super::naming;
+use super::scope::Scope;
 use super::socket_address;
 use crate::mesh::{Endpoint, MeshModel, Service, ServicePort};
 
@@ -86,11 +87,11 @@ pub fn load_assignment(
     }
 }
 
-/// Assignments for every EDS cluster of the mesh (services with a ClusterIP), by name.
-pub fn load_assignments(model: &MeshModel) -> Vec<ClusterLoadAssignment> {
-    let mut out: Vec<ClusterLoadAssignment> = model
-        .services
-        .values()
+/// Assignments for the EDS clusters (services with a ClusterIP) a scope sees, by name.
+pub fn load_assignments(scope: &Scope) -> Vec<ClusterLoadAssignment> {
+    let model = scope.model;
+    let mut out: Vec<ClusterLoadAssignment> = scope
+        .services()
         .filter(|s| s.cluster_ip.is_some())
         .flat_map(|s| s.ports.iter().map(move |p| load_assignment(model, s, p)))
         .collect();

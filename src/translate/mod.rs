@@ -2,16 +2,18 @@
 //! no clocks, deterministic order. All names come from `naming`.
 //!
 //! Sharing: a `Translator` holds one model generation and builds and encodes each distinct
-//! resource once. Endpoints, outbound clusters and outbound listeners are the same for
-//! every sidecar (built lazily, once); outbound route configs depend on the proxy's
-//! namespace (the short host names it may use), so they are cached per namespace; inbound
-//! clusters and `virtualInbound` depend only on the ports the workload serves, so they are
-//! cached per inbound port set. Proxies that get the same thing get the same `Arc`s.
+//! resource set once. What a proxy gets depends on its scope (`scope::ScopeKey`: its
+//! namespace when the model names it, its Sidecar, the route source selectors it matches,
+//! its Gateways), so each type is cached per key; clusters and endpoints use a coarser key
+//! (`ScopeKey::for_clusters`), as they depend on fewer of those. Inbound clusters and
+//! `virtualInbound` depend on the ports the workload serves as well, so inbound parts are
+//! cached per scope and port set. Proxies that get the same thing get the same `Arc`s.
 //!
 //! The caches are keyed by what a proxy claims (its namespace, its labels), so they are
-//! bounded by the model, not by what clients send: a namespace without services shares
-//! the config of every other such namespace, port sets found only through node-metadata
-//! labels live in a capped cache that the next generation does not inherit.
+//! bounded by the model, not by what clients send: keys are built only from what the model
+//! holds, each cache holds at most `MAX_SCOPES` keys (past that a proxy's parts are built for
+//! it alone), and port sets found only through node-metadata labels live in a capped cache
+//! that the next generation does not inherit.
 
 pub mod bootstrap;
 pub mod cluster;
@@ -22,11 +24,12 @@ pub mod listener;
 pub mod naming;
 pub mod node;
 pub mod route;
+pub mod scope;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use envoy_types::pb::envoy::config::core::v3::{
@@ -38,6 +41,8 @@ use envoy_types::pb::google::protobuf::Duration;
 use crate::envoy::{type_url, ProxyResources, Resource, ResourceMap};
 use crate::mesh::{MeshModel, ProxyId};
 use inbound_ports::{inbound_ports, InboundPorts};
+use scope::key::{proxy_labels, scope_key};
+use scope::{Scope, ScopeIndex, ScopeKey, TranslateOptions};
 
 /// Clusters and listeners of proxies serving one inbound port set (shared ones included).
 struct InboundParts {
@@ -45,31 +50,37 @@ struct InboundParts {
     listeners: Arc<ResourceMap>,
 }
 
+type Cache<K, V> = RwLock<HashMap<K, Arc<V>>>;
+
 /// Translates one generation of the mesh model for any number of proxies. Each part is
 /// built on first use; `Translator::next` carries parts whose inputs did not change over to
 /// the next generation, so a change recomputes only what it can affect.
 pub struct Translator {
     model: Arc<MeshModel>,
-    /// Outbound and fixed clusters: depend on services only.
-    clusters: OnceLock<Arc<ResourceMap>>,
-    /// Load assignments: depend on services and endpoints.
-    endpoints: OnceLock<Arc<ResourceMap>>,
-    /// `virtualOutbound` and the per-port outbound listeners: depend on services and on the
-    /// endpoints of headless services (which get a listener per pod address).
-    listeners: OnceLock<Arc<ResourceMap>>,
-    route_parts: OnceLock<Arc<Vec<route::EncodedPortRoutes>>>,
-    /// Keyed by namespaces that have services; `""` stands for all others.
-    routes_by_namespace: RwLock<HashMap<String, Arc<ResourceMap>>>,
+    options: Arc<TranslateOptions>,
+    index: OnceLock<ScopeIndex>,
+    /// Outbound and fixed clusters, by cluster key: depend on services and Istio config.
+    clusters: Cache<ScopeKey, ResourceMap>,
+    /// Load assignments, by cluster key: depend on services, endpoints and Istio config.
+    endpoints: Cache<ScopeKey, ResourceMap>,
+    /// `virtualOutbound` and the per-port outbound listeners: depend on services, Istio
+    /// config and the endpoints of headless services (a listener per pod address).
+    listeners: Cache<ScopeKey, ResourceMap>,
+    /// Outbound route configs: depend on services and Istio config.
+    routes: Cache<ScopeKey, ResourceMap>,
     /// Port sets of workloads the model knows: carried to the next generation.
-    inbound_by_ports: RwLock<HashMap<InboundPorts, Arc<InboundParts>>>,
+    inbound_by_ports: Cache<(ScopeKey, InboundPorts), InboundParts>,
     /// Port sets found only through a proxy's metadata labels: at most
     /// `MAX_CLAIMED_PORT_SETS`, built again by each generation.
-    inbound_by_claimed_ports: RwLock<HashMap<InboundPorts, Arc<InboundParts>>>,
+    inbound_by_claimed_ports: Cache<(ScopeKey, InboundPorts), InboundParts>,
 }
 
 /// Distinct port sets from node-metadata labels cached per generation; past this, proxies
 /// with yet another set get their inbound parts built for them alone.
 pub const MAX_CLAIMED_PORT_SETS: usize = 1024;
+
+/// Distinct scope keys cached per part and generation (see `cached_bounded`).
+pub const MAX_SCOPES: usize = 4096;
 
 fn encode_all<M: prost::Message>(
     type_url: &str,
@@ -85,30 +96,12 @@ fn encode_all<M: prost::Message>(
         .collect()
 }
 
-/// Looks `key` up in `cache`, building and inserting it when absent (the key is only
-/// copied then). When two threads race, the first insert wins so every caller ends up with
-/// the same `Arc`.
-fn cached<K, Q, V>(cache: &RwLock<HashMap<K, Arc<V>>>, key: &Q, build: impl FnOnce() -> V) -> Arc<V>
-where
-    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
-    Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
-{
-    if let Some(hit) = cache.read().expect("translator cache lock").get(key) {
-        return hit.clone();
-    }
-    let built = Arc::new(build());
-    cache
-        .write()
-        .expect("translator cache lock")
-        .entry(key.to_owned())
-        .or_insert(built)
-        .clone()
-}
-
-/// As `cached`, but once `cache` holds `cap` entries a missing key is built without being
-/// cached, so that keys chosen by clients cannot grow it without bound.
+/// Looks `key` up in `cache`, building and inserting it when absent. When two threads
+/// race, the first insert wins so every caller ends up with the same `Arc`. Once `cache`
+/// holds `cap` entries a missing key is built without being cached, so that keys chosen by
+/// clients cannot grow it without bound.
 fn cached_bounded<K, V>(
-    cache: &RwLock<HashMap<K, Arc<V>>>,
+    cache: &Cache<K, V>,
     key: &K,
     cap: usize,
     build: impl FnOnce() -> V,
@@ -127,19 +120,8 @@ where
     cache.entry(key.clone()).or_insert(built).clone()
 }
 
-/// A part built by the previous generation, when its inputs are unchanged.
-fn carry<T>(same: bool, part: &OnceLock<Arc<T>>) -> OnceLock<Arc<T>> {
-    match part.get() {
-        Some(built) if same => OnceLock::from(built.clone()),
-        _ => OnceLock::new(),
-    }
-}
-
 /// A cache of the previous generation, when the inputs of its entries are unchanged.
-fn carry_cache<K: Clone, V>(
-    same: bool,
-    cache: &RwLock<HashMap<K, Arc<V>>>,
-) -> RwLock<HashMap<K, Arc<V>>> {
+fn carry_cache<K: Clone, V>(same: bool, cache: &Cache<K, V>) -> Cache<K, V> {
     RwLock::new(if same {
         cache.read().expect("translator cache lock").clone()
     } else {
@@ -147,17 +129,32 @@ fn carry_cache<K: Clone, V>(
     })
 }
 
+/// Whether the Istio configuration of two models is the same.
+fn istio_config_same(a: &MeshModel, b: &MeshModel) -> bool {
+    a.virtual_services == b.virtual_services
+        && a.destination_rules == b.destination_rules
+        && a.service_entries == b.service_entries
+        && a.workload_entries == b.workload_entries
+        && a.sidecars == b.sidecars
+        && a.gateways == b.gateways
+}
+
 impl Translator {
     pub fn new(model: Arc<MeshModel>) -> Self {
+        Translator::with_options(model, Arc::new(TranslateOptions::default()))
+    }
+
+    pub fn with_options(model: Arc<MeshModel>, options: Arc<TranslateOptions>) -> Self {
         Translator {
             model,
-            clusters: OnceLock::new(),
-            endpoints: OnceLock::new(),
-            listeners: OnceLock::new(),
-            route_parts: OnceLock::new(),
-            routes_by_namespace: RwLock::new(HashMap::new()),
-            inbound_by_ports: RwLock::new(HashMap::new()),
-            inbound_by_claimed_ports: RwLock::new(HashMap::new()),
+            options,
+            index: OnceLock::new(),
+            clusters: Default::default(),
+            endpoints: Default::default(),
+            listeners: Default::default(),
+            routes: Default::default(),
+            inbound_by_ports: Default::default(),
+            inbound_by_claimed_ports: Default::default(),
         }
     }
 
@@ -165,21 +162,23 @@ impl Translator {
     /// inputs of that part are unchanged: an endpoint-only change re-encodes endpoints (and
     /// the listeners of headless services) and nothing else.
     pub fn next(previous: &Translator, model: Arc<MeshModel>) -> Self {
-        let services_same = previous.model.services == model.services;
+        let istio_same = istio_config_same(&previous.model, &model);
+        let services_same = istio_same && previous.model.services == model.services;
         let endpoints_same = services_same && previous.model.endpoints == model.endpoints;
         let headless_same = services_same
             && (endpoints_same
                 || listener::outbound::headless_endpoints(&previous.model)
                     == listener::outbound::headless_endpoints(&model));
         Translator {
-            clusters: carry(services_same, &previous.clusters),
-            endpoints: carry(endpoints_same, &previous.endpoints),
-            listeners: carry(headless_same, &previous.listeners),
-            route_parts: carry(services_same, &previous.route_parts),
-            routes_by_namespace: carry_cache(services_same, &previous.routes_by_namespace),
+            options: previous.options.clone(),
+            index: OnceLock::new(),
+            clusters: carry_cache(services_same, &previous.clusters),
+            endpoints: carry_cache(endpoints_same, &previous.endpoints),
+            listeners: carry_cache(headless_same, &previous.listeners),
+            routes: carry_cache(services_same, &previous.routes),
             // Inbound parts embed the shared clusters and listeners.
             inbound_by_ports: carry_cache(headless_same, &previous.inbound_by_ports),
-            inbound_by_claimed_ports: RwLock::new(HashMap::new()),
+            inbound_by_claimed_ports: Default::default(),
             model,
         }
     }
@@ -188,64 +187,79 @@ impl Translator {
         &self.model
     }
 
-    fn clusters(&self) -> &Arc<ResourceMap> {
-        self.clusters.get_or_init(|| {
-            let mut clusters = cluster::outbound_clusters(&self.model);
+    pub fn options(&self) -> &TranslateOptions {
+        &self.options
+    }
+
+    fn index(&self) -> &ScopeIndex {
+        self.index
+            .get_or_init(|| ScopeIndex::new(&self.model, &self.options))
+    }
+
+    /// The scope of `key`, for a proxy whose labels are `labels` (which agree with the key).
+    fn scope<'a>(&'a self, key: &'a ScopeKey, labels: &'a BTreeMap<String, String>) -> Scope<'a> {
+        Scope {
+            model: &self.model,
+            options: &self.options,
+            index: self.index(),
+            namespace: &key.namespace,
+            proxy_type: key.proxy_type,
+            labels,
+            sidecar: key
+                .sidecar
+                .as_ref()
+                .and_then(|k| self.model.sidecars.get(k))
+                .map(|s| s.as_ref()),
+            gateway_keys: &key.gateways,
+        }
+    }
+
+    fn clusters(&self, key: &ScopeKey, labels: &BTreeMap<String, String>) -> Arc<ResourceMap> {
+        cached_bounded(&self.clusters, key, MAX_SCOPES, || {
+            let mut clusters = cluster::outbound_clusters(&self.scope(key, labels));
             clusters.extend(cluster::fixed_clusters());
-            Arc::new(encode_all(type_url::CLUSTER, clusters, |c| &c.name))
+            encode_all(type_url::CLUSTER, clusters, |c| &c.name)
         })
     }
 
-    fn endpoints(&self) -> &Arc<ResourceMap> {
-        self.endpoints.get_or_init(|| {
-            Arc::new(encode_all(
+    fn endpoints(&self, key: &ScopeKey, labels: &BTreeMap<String, String>) -> Arc<ResourceMap> {
+        cached_bounded(&self.endpoints, key, MAX_SCOPES, || {
+            encode_all(
                 type_url::ENDPOINT,
-                endpoint::load_assignments(&self.model),
+                endpoint::load_assignments(&self.scope(key, labels)),
                 |c| &c.cluster_name,
-            ))
+            )
         })
     }
 
-    fn listeners(&self) -> &Arc<ResourceMap> {
-        self.listeners.get_or_init(|| {
-            Arc::new(encode_all(
+    fn listeners(&self, key: &ScopeKey, labels: &BTreeMap<String, String>) -> Arc<ResourceMap> {
+        cached_bounded(&self.listeners, key, MAX_SCOPES, || {
+            encode_all(
                 type_url::LISTENER,
-                listener::outbound::outbound_listeners(&self.model),
+                listener::outbound::outbound_listeners(&self.scope(key, labels)),
                 |l| &l.name,
-            ))
+            )
         })
     }
 
-    fn routes(&self, namespace: &str) -> Arc<ResourceMap> {
-        let parts = self
-            .route_parts
-            .get_or_init(|| Arc::new(route::encoded_route_parts(&self.model)));
-        // Only a namespace with services sees its own short names; every other namespace,
-        // whatever a proxy claims, gets the same configs.
-        let namespace = if self.model.has_services_in(namespace) {
-            namespace
-        } else {
-            ""
-        };
-        cached(&self.routes_by_namespace, namespace, || {
-            parts
-                .iter()
-                .map(|p| {
-                    let name = p.name().to_string();
-                    // Each piece was encoded canonically (`route::encoded_route_parts`).
-                    let resource = Resource::from_canonical_parts(
-                        &name,
-                        type_url::ROUTE,
-                        p.assemble(namespace),
-                    );
-                    (name, Arc::new(resource))
-                })
-                .collect()
+    fn routes(&self, key: &ScopeKey, labels: &BTreeMap<String, String>) -> Arc<ResourceMap> {
+        cached_bounded(&self.routes, key, MAX_SCOPES, || {
+            encode_all(
+                type_url::ROUTE,
+                route::outbound_route_configs(&self.scope(key, labels)),
+                |r| &r.name,
+            )
         })
     }
 
-    fn inbound_parts(&self, ports: &InboundPorts) -> InboundParts {
-        let mut clusters = ResourceMap::clone(self.clusters());
+    fn inbound_parts(
+        &self,
+        key: &ScopeKey,
+        labels: &BTreeMap<String, String>,
+        ports: &InboundPorts,
+    ) -> InboundParts {
+        let mut clusters =
+            ResourceMap::clone(&self.clusters(&key.for_clusters(self.index()), labels));
         clusters.extend(encode_all(
             type_url::CLUSTER,
             ports
@@ -253,7 +267,7 @@ impl Translator {
                 .map(|(port, protocol)| cluster::inbound_cluster(*port, *protocol)),
             |c| &c.name,
         ));
-        let mut listeners = ResourceMap::clone(self.listeners());
+        let mut listeners = ResourceMap::clone(&self.listeners(key, labels));
         listeners.extend(encode_all(
             type_url::LISTENER,
             [listener::inbound::virtual_inbound(ports)],
@@ -265,24 +279,32 @@ impl Translator {
         }
     }
 
-    /// The inbound parts of a port set: from the carried cache when the set is one a
-    /// workload of the model has, else from the capped per-generation cache.
-    fn inbound(&self, ports: &InboundPorts, of_model_workload: bool) -> Arc<InboundParts> {
+    /// The inbound parts of a scope and port set: from the carried cache when the set is
+    /// one a workload of the model has, else from the capped per-generation cache.
+    fn inbound(
+        &self,
+        key: &ScopeKey,
+        labels: &BTreeMap<String, String>,
+        ports: InboundPorts,
+        of_model_workload: bool,
+    ) -> Arc<InboundParts> {
+        let cache_key = (key.clone(), ports);
+        let build = || self.inbound_parts(key, labels, &cache_key.1);
         if of_model_workload {
-            cached(&self.inbound_by_ports, ports, || self.inbound_parts(ports))
+            cached_bounded(&self.inbound_by_ports, &cache_key, MAX_SCOPES, build)
         } else if let Some(hit) = self
             .inbound_by_ports
             .read()
             .expect("translator cache lock")
-            .get(ports)
+            .get(&cache_key)
         {
             hit.clone()
         } else {
             cached_bounded(
                 &self.inbound_by_claimed_ports,
-                ports,
+                &cache_key,
                 MAX_CLAIMED_PORT_SETS,
-                || self.inbound_parts(ports),
+                build,
             )
         }
     }
@@ -306,31 +328,40 @@ impl Translator {
         (ports, shared)
     }
 
+    /// The scope key of `proxy` and the labels it was derived from.
+    pub fn scope_key(&self, proxy: &ProxyId) -> (ScopeKey, BTreeMap<String, String>) {
+        let labels = proxy_labels(&self.model, proxy);
+        let key = scope_key(&self.model, self.index(), &self.options, proxy, &labels);
+        (key, labels)
+    }
+
     /// Everything `proxy` should hold.
     pub fn proxy_resources(&self, proxy: &ProxyId) -> ProxyResources {
+        let (key, labels) = self.scope_key(proxy);
+        let cluster_key = key.for_clusters(self.index());
         let (ports, of_model) = self.inbound_ports_of(proxy);
-        let inbound = self.inbound(&ports, of_model);
+        let inbound = self.inbound(&key, &labels, ports, of_model);
         let mut out = ProxyResources::default();
         out.by_type
             .insert(type_url::CLUSTER, inbound.clusters.clone());
         out.by_type
-            .insert(type_url::ENDPOINT, self.endpoints().clone());
+            .insert(type_url::ENDPOINT, self.endpoints(&cluster_key, &labels));
         out.by_type
             .insert(type_url::LISTENER, inbound.listeners.clone());
         out.by_type
-            .insert(type_url::ROUTE, self.routes(&proxy.namespace));
+            .insert(type_url::ROUTE, self.routes(&key, &labels));
         out
     }
 
-    /// Entries in the caches keyed by what proxies claim: route configs by namespace,
-    /// carried and claimed inbound port sets.
+    /// Entries in the caches keyed by what proxies claim: route configs by scope, carried
+    /// and claimed inbound port sets.
     #[cfg(test)]
     pub(crate) fn cache_sizes(&self) -> (usize, usize, usize) {
         fn len<K, V>(cache: &RwLock<HashMap<K, V>>) -> usize {
             cache.read().expect("translator cache lock").len()
         }
         (
-            len(&self.routes_by_namespace),
+            len(&self.routes),
             len(&self.inbound_by_ports),
             len(&self.inbound_by_claimed_ports),
         )

@@ -38,6 +38,8 @@ pub const BLACKHOLE_CLUSTER: &str = "BlackHoleCluster";
 
 /// The catch-all virtual host of every outbound route config.
 pub const ALLOW_ANY_VHOST: &str = "allow_any";
+/// The catch-all virtual host under REGISTRY_ONLY (istiod's name).
+pub const BLOCK_ALL_VHOST: &str = "block_all";
 /// Name of the route a virtual host has when no traffic rule applies.
 pub const DEFAULT_ROUTE: &str = "default";
 

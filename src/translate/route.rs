@@ -1,11 +1,8 @@
 //! Route configurations. Outbound: one config per HTTP port number, named `"<port>"`, with
-//! a virtual host per service having that port plus the `allow_any` catch-all. The short
-//! host names a proxy may use depend on its namespace, so these are built per namespace.
+//! a virtual host per service the proxy sees on that port plus the catch-all (`allow_any`,
+//! or `block_all` under REGISTRY_ONLY). The short host names a proxy may use depend on its
+//! namespace, so these are built per scope (`scope::ScopeKey`).
 //! Inbound: a small inline config per HTTP target port, to the inbound cluster.
-//!
-//! Only a service's own namespace sees a different virtual host (the bare name), so each
-//! virtual host is encoded once in both forms (`EncodedPortRoutes`) and a namespace's
-//! config is assembled by concatenating bytes, not by building and encoding it again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,17 +11,17 @@ use envoy_types::pb::envoy::config::route::v3::{
     route::Action,
     route_action::{ClusterSpecifier, MaxStreamDuration},
     route_match::PathSpecifier,
-    Decorator, RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
+    Decorator, DirectResponseAction, RetryPolicy, Route, RouteAction, RouteConfiguration,
+    RouteMatch, VirtualHost,
 };
 use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
 
-use prost::{Message, Name};
-
 use super::filter::any;
 use super::naming;
-use crate::envoy::{canonical, type_url};
-use crate::mesh::{MeshModel, Protocol, Service};
+use super::scope::Scope;
+use crate::mesh::traffic::OutboundPolicy;
+use crate::mesh::{Protocol, Service};
 
 /// Istio's default retry conditions for outbound requests. `retriable-status-codes` is
 /// listed but, as in istiod, no status code is: a 503 from the application is not retried.
@@ -183,11 +180,33 @@ fn allow_any_virtual_host() -> VirtualHost {
     }
 }
 
-/// HTTP port numbers of the mesh, each with its services sorted by hostname. The proxy's
+/// istiod's catch-all under REGISTRY_ONLY: a destination outside the registry gets 502.
+fn block_all_virtual_host() -> VirtualHost {
+    VirtualHost {
+        name: naming::BLOCK_ALL_VHOST.to_string(),
+        domains: vec!["*".to_string()],
+        routes: vec![Route {
+            name: naming::BLOCK_ALL_VHOST.to_string(),
+            r#match: Some(RouteMatch {
+                path_specifier: Some(PathSpecifier::Prefix("/".to_string())),
+                ..Default::default()
+            }),
+            action: Some(Action::DirectResponse(DirectResponseAction {
+                status: 502,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }],
+        include_request_attempt_count: true,
+        ..Default::default()
+    }
+}
+
+/// HTTP port numbers a scope sees, each with its services sorted by hostname. The proxy's
 /// own ports (`naming::is_proxy_port`) get neither a route config nor a listener.
-pub fn http_ports(model: &MeshModel) -> BTreeMap<u16, Vec<&Service>> {
+pub fn http_ports<'a>(scope: &Scope<'a>) -> BTreeMap<u16, Vec<&'a Service>> {
     let mut ports: BTreeMap<u16, Vec<&Service>> = BTreeMap::new();
-    for service in model.services.values() {
+    for service in scope.services() {
         for port in service
             .ports
             .iter()
@@ -203,20 +222,23 @@ pub fn http_ports(model: &MeshModel) -> BTreeMap<u16, Vec<&Service>> {
     ports
 }
 
-/// Every outbound route config as a proxy in `proxy_namespace` sees it, sorted by name:
-/// the messages whose canonical encoding the assembled bytes of `encoded_route_parts` are
-/// checked against.
-#[cfg(test)]
-pub fn outbound_route_configs(model: &MeshModel, proxy_namespace: &str) -> Vec<RouteConfiguration> {
-    let mut configs: Vec<RouteConfiguration> = http_ports(model)
+/// Every outbound route config a scope sees, sorted by name: per HTTP port, a virtual
+/// host per service, then the catch-all for other destinations (`allow_any`, or
+/// `block_all` when the outbound policy is REGISTRY_ONLY).
+pub fn outbound_route_configs(scope: &Scope) -> Vec<RouteConfiguration> {
+    let catch_all = match scope.outbound_policy() {
+        OutboundPolicy::AllowAny => allow_any_virtual_host(),
+        OutboundPolicy::RegistryOnly => block_all_virtual_host(),
+    };
+    let mut configs: Vec<RouteConfiguration> = http_ports(scope)
         .into_iter()
         .map(|(port, services)| {
             let mut taken = BTreeSet::new();
             let mut virtual_hosts: Vec<VirtualHost> = services
                 .into_iter()
-                .filter_map(|s| service_virtual_host(s, port, proxy_namespace, &mut taken))
+                .filter_map(|s| service_virtual_host(s, port, scope.namespace, &mut taken))
                 .collect();
-            virtual_hosts.push(allow_any_virtual_host());
+            virtual_hosts.push(catch_all.clone());
             RouteConfiguration {
                 virtual_hosts,
                 ..config_shell(port)
@@ -245,39 +267,6 @@ pub fn inbound_route_config(target_port: u16, protocol: Protocol) -> RouteConfig
     }
 }
 
-/// One virtual host encoded as a `RouteConfiguration.virtual_hosts` field (tag and length
-/// included), for proxies in the service's namespace and for all others.
-struct EncodedHost {
-    namespace: String,
-    own_namespace: Vec<u8>,
-    other_namespaces: Vec<u8>,
-}
-
-/// The pre-encoded pieces of the outbound route config of one port.
-pub struct EncodedPortRoutes {
-    name: String,
-    /// `name`, the only field declared before `virtual_hosts`.
-    head: Vec<u8>,
-    hosts: Vec<EncodedHost>,
-    allow_any: Vec<u8>,
-    /// The fields declared after `virtual_hosts`.
-    tail: Vec<u8>,
-}
-
-/// `virtual_hosts` is field 2 of RouteConfiguration.
-const VIRTUAL_HOSTS_TAG: u32 = 2;
-
-/// Canonical (`canonical`): the virtual host's map entries sorted, so that any assembly of
-/// these pieces is the canonical encoding of the whole route config.
-fn encode_host_field(host: &VirtualHost) -> Vec<u8> {
-    let len = host.encoded_len();
-    let mut out = Vec::with_capacity(len + 8);
-    prost::encoding::message::encode(VIRTUAL_HOSTS_TAG, host, &mut out);
-    let header = out.len() - len;
-    canonical::canonicalize_or_report(VirtualHost::full_name().as_str(), &mut out[header..]);
-    out
-}
-
 fn config_shell(port: u16) -> RouteConfiguration {
     RouteConfiguration {
         name: naming::route_config(port),
@@ -289,83 +278,6 @@ fn config_shell(port: u16) -> RouteConfiguration {
         ignore_port_in_host_matching: true,
         ..Default::default()
     }
-}
-
-impl EncodedPortRoutes {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The encoded route config as a proxy in `namespace` sees it; byte for byte the
-    /// canonical encoding of `outbound_route_configs`' message for that namespace.
-    pub fn assemble(&self, namespace: &str) -> Vec<u8> {
-        let hosts_len: usize = self
-            .hosts
-            .iter()
-            .map(|h| h.other_namespaces.len().max(h.own_namespace.len()))
-            .sum();
-        let mut out = Vec::with_capacity(
-            self.head.len() + hosts_len + self.allow_any.len() + self.tail.len(),
-        );
-        out.extend_from_slice(&self.head);
-        for host in &self.hosts {
-            out.extend_from_slice(if host.namespace == namespace {
-                &host.own_namespace
-            } else {
-                &host.other_namespaces
-            });
-        }
-        out.extend_from_slice(&self.allow_any);
-        out.extend_from_slice(&self.tail);
-        out
-    }
-}
-
-/// Every outbound route config in pre-encoded pieces, sorted by name.
-pub fn encoded_route_parts(model: &MeshModel) -> Vec<EncodedPortRoutes> {
-    let mut parts: Vec<EncodedPortRoutes> = http_ports(model)
-        .into_iter()
-        .map(|(port, services)| {
-            let shell = config_shell(port);
-            let head = RouteConfiguration {
-                name: shell.name.clone(),
-                ..Default::default()
-            }
-            .encode_to_vec();
-            let tail = canonical::encode(
-                type_url::ROUTE,
-                &RouteConfiguration {
-                    name: String::new(),
-                    ..shell.clone()
-                },
-            );
-            // Only a ClusterIP can be claimed twice (bare names exist in one namespace
-            // only), so the taken set is the same for every namespace.
-            let mut taken = BTreeSet::new();
-            let hosts = services
-                .into_iter()
-                .filter_map(|s| {
-                    let mut own_taken = taken.clone();
-                    let own = service_virtual_host(s, port, &s.key.namespace, &mut own_taken)?;
-                    let other = service_virtual_host(s, port, "", &mut taken)?;
-                    Some(EncodedHost {
-                        namespace: s.key.namespace.clone(),
-                        own_namespace: encode_host_field(&own),
-                        other_namespaces: encode_host_field(&other),
-                    })
-                })
-                .collect();
-            EncodedPortRoutes {
-                name: shell.name,
-                head,
-                hosts,
-                allow_any: encode_host_field(&allow_any_virtual_host()),
-                tail,
-            }
-        })
-        .collect();
-    parts.sort_by(|a, b| a.name.cmp(&b.name));
-    parts
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::mesh::{
 mod proxies;
 mod proxy_ports;
 mod resources;
+mod scoping;
 mod sharing;
 
 fn key(ns: &str, name: &str) -> ObjectKey {

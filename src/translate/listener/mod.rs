@@ -65,6 +65,7 @@ fn destination_port_match(port: u16) -> FilterChainMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::traffic::OutboundPolicy;
     use crate::mesh::Protocol;
     use crate::translate::inbound_ports::InboundPorts;
 
@@ -72,7 +73,7 @@ mod tests {
     fn capture_listeners_accept_one_connection_per_event() {
         let ports = InboundPorts::from([(9080, Protocol::Http)]);
         for l in [
-            outbound::virtual_outbound(),
+            outbound::virtual_outbound(&OutboundPolicy::AllowAny),
             inbound::virtual_inbound(&ports),
         ] {
             assert_eq!(
@@ -91,7 +92,7 @@ mod tests {
         assert_eq!(inbound.listener_filters_timeout, Some(Duration::default()));
         assert!(inbound.continue_on_listener_filters_timeout);
         // virtualOutbound has no listener filter and istiod sets neither there.
-        let outbound = outbound::virtual_outbound();
+        let outbound = outbound::virtual_outbound(&OutboundPolicy::AllowAny);
         assert!(outbound.listener_filters_timeout.is_none());
         assert!(!outbound.continue_on_listener_filters_timeout);
     }

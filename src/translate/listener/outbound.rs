@@ -3,7 +3,7 @@
 //! ports (an exact address match wins over the wildcard, as in Istio), `0.0.0.0_<port>`
 //! for HTTP ports (routes over RDS, config `"<port>"`). Unknown destinations pass through,
 //! and so do HTTP ports the sidecar owns (`naming::is_proxy_port`).
-//! None of these depend on the proxy, so they are built once per model.
+//! They depend on what the proxy's scope sees (its Sidecar, its outbound policy).
 
 use std::collections::BTreeMap;
 
@@ -14,16 +14,25 @@ use envoy_types::pb::google::protobuf::{BoolValue, Duration};
 use super::{
     listener, listener_filters_without_deadline, max_connections_per_socket_event, tcp_chain,
 };
+use crate::mesh::traffic::OutboundPolicy;
 use crate::mesh::MeshModel;
 use crate::translate::filter::hcm::{hcm_filter, Routes, Side};
 use crate::translate::naming;
 use crate::translate::route::http_ports;
+use crate::translate::scope::Scope;
 
 /// istiod's limit on TLS (or other transport) negotiation of outbound chains; plaintext
 /// chains are established at once, but the field is set on every chain alike.
 pub const TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECS: i64 = 15;
 
-pub fn virtual_outbound() -> Listener {
+/// `virtualOutbound`: connections to a destination no other listener takes pass through,
+/// or, under REGISTRY_ONLY, go to the blackhole.
+pub fn virtual_outbound(policy: &OutboundPolicy) -> Listener {
+    // The chain keeps its name either way, as in istiod.
+    let cluster = match policy {
+        OutboundPolicy::AllowAny => naming::PASSTHROUGH_CLUSTER,
+        OutboundPolicy::RegistryOnly => naming::BLACKHOLE_CLUSTER,
+    };
     Listener {
         use_original_dst: Some(BoolValue { value: true }),
         max_connections_to_accept_per_socket_event: max_connections_per_socket_event(),
@@ -33,11 +42,7 @@ pub fn virtual_outbound() -> Listener {
             // A connection whose original destination is 15001 itself would loop.
             Some(naming::OUTBOUND_CAPTURE_PORT),
         )],
-        default_filter_chain: Some(tcp_chain(
-            naming::PASSTHROUGH_CHAIN,
-            naming::PASSTHROUGH_CLUSTER,
-            None,
-        )),
+        default_filter_chain: Some(tcp_chain(naming::PASSTHROUGH_CHAIN, cluster, None)),
         ..listener(
             naming::VIRTUAL_OUTBOUND.to_string(),
             naming::WILDCARD_ADDRESS,
@@ -83,17 +88,18 @@ fn tcp_listener(address: &str, port: u16, cluster: &str) -> Listener {
     handed_off(name, address, port, chain)
 }
 
-/// Every outbound listener of the mesh, `virtualOutbound` included, sorted by name.
-pub fn outbound_listeners(model: &MeshModel) -> Vec<Listener> {
+/// Every outbound listener a scope sees, `virtualOutbound` included, sorted by name.
+pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
+    let model = scope.model;
     let mut listeners: BTreeMap<String, Listener> = BTreeMap::new();
-    let virtual_outbound = virtual_outbound();
+    let virtual_outbound = virtual_outbound(&scope.outbound_policy());
     listeners.insert(virtual_outbound.name.clone(), virtual_outbound);
     // `http_ports` leaves out the proxy's own ports.
-    for port in http_ports(model).into_keys() {
+    for port in http_ports(scope).into_keys() {
         let l = http_listener(port);
         listeners.insert(l.name.clone(), l);
     }
-    for service in model.services.values() {
+    for service in scope.services() {
         for port in service
             .ports
             .iter()

@@ -231,8 +231,10 @@ fn routes_per_port_with_namespace_domains() {
 #[test]
 fn a_domain_is_listed_once_per_route_config() {
     // A second service claiming reviews' ClusterIP: only the first host keeps the domain.
-    let model = model_with_shared_vip();
-    for config in route::outbound_route_configs(&model, "shop") {
+    let t = Translator::new(Arc::new(model_with_shared_vip()));
+    let r = t.proxy_resources(&proxy("sidecar~10.0.9.9~x.shop~shop.svc.cluster.local"));
+    for resource in r.of_type(type_url::ROUTE).values() {
+        let config = RouteConfiguration::decode(&resource.body.value[..]).unwrap();
         let mut seen = std::collections::BTreeSet::new();
         for domain in config.virtual_hosts.iter().flat_map(|v| &v.domains) {
             assert!(
