@@ -53,6 +53,28 @@ fn cluster_names(response: &DiscoveryResponse) -> Vec<String> {
 fn admin_views_report_the_loaded_configuration() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&bookinfo_dir(), dir.path());
+    std::fs::write(
+        dir.path().join("istio.yaml"),
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-route, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: broken, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool:
+      tcp: {connectTimeout: soon}
+",
+    )
+    .unwrap();
     let meshd = Meshd::start(dir.path());
 
     let (status, body) = meshd.get("/metrics");
@@ -74,6 +96,18 @@ fn admin_views_report_the_loaded_configuration() {
     let (status, body) = meshd.get("/debug/configz");
     assert_eq!(status, 200);
     assert!(body.contains("reviews.default.svc.cluster.local"), "{body}");
+    // Istio objects in use by kind; the rejected one only among the problems, with its field.
+    let configz: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        configz["istio"]["VirtualService"],
+        serde_json::json!(["default/reviews-route"])
+    );
+    assert_eq!(configz["istio"]["DestinationRule"], serde_json::json!([]));
+    let problems = configz["problems"].to_string();
+    assert!(
+        problems.contains("default/broken") && problems.contains("connectTimeout"),
+        "{problems}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -150,5 +150,23 @@ pub async fn configz(State(state): State<AdminState>) -> Json<Value> {
         "generation": status.generation,
         "problems": status.problem_messages.as_slice(),
         "services": services,
+        "istio": model.as_deref().map(istio_objects_in_use),
     }))
+}
+
+/// The Istio objects the current model uses, by kind (namespace/name). Rejected objects
+/// are not among them: their reasons are in `problems` (an object whose edit was rejected
+/// is listed here with its last valid version, and its problem there).
+fn istio_objects_in_use(model: &crate::mesh::MeshModel) -> Value {
+    fn keys<V>(map: &std::collections::BTreeMap<crate::mesh::ObjectKey, V>) -> Vec<String> {
+        map.keys().map(|k| k.to_string()).collect()
+    }
+    json!({
+        "VirtualService": keys(&model.virtual_services),
+        "DestinationRule": keys(&model.destination_rules),
+        "ServiceEntry": keys(&model.service_entries),
+        "WorkloadEntry": keys(&model.workload_entries),
+        "Sidecar": keys(&model.sidecars),
+        "Gateway": keys(&model.gateways),
+    })
 }
