@@ -181,3 +181,95 @@ async fn a_new_service_file_is_pushed_to_a_connected_proxy() {
         pushed.version_info
     );
 }
+
+/// Waits until meshd's configz reports at least `generation`.
+fn wait_generation(meshd: &Meshd, generation: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, body) = meshd.get("/debug/configz");
+        let configz: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if configz["generation"].as_u64().unwrap_or(0) >= generation {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "generation {generation} never came: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn service_yaml(name: &str, namespace: &str, ip: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  \
+         clusterIP: {ip}\n  selector:\n    app: {name}\n  ports:\n  - name: http\n    port: 8080\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_is_not_pushed_changes_of_services_its_sidecar_hides() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&bookinfo_dir(), dir.path());
+    std::fs::write(
+        dir.path().join("sidecar.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata:\n  name: default\n  \
+         namespace: default\nspec:\n  egress:\n  - hosts: [\"./*\"]\n",
+    )
+    .unwrap();
+    let meshd = Meshd::start(dir.path());
+    wait_generation(&meshd, 1);
+
+    let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{}", meshd.xds))
+        .await
+        .expect("connect to xds");
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(request(type_url::CLUSTER, &[], "", ""))
+        .await
+        .unwrap();
+    let mut responses = client
+        .stream_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("ads stream")
+        .into_inner();
+    let first = next(&mut responses).await;
+    let names = cluster_names(&first);
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with("outbound|") || n.ends_with(".default.svc.cluster.local")),
+        "the Sidecar keeps only ./*: {names:?}"
+    );
+    tx.send(request(
+        type_url::CLUSTER,
+        &[],
+        &first.version_info,
+        &first.nonce,
+    ))
+    .await
+    .unwrap();
+
+    // A service the proxy cannot see: a new generation, but nothing for this proxy.
+    std::fs::write(
+        dir.path().join("hidden.yaml"),
+        service_yaml("hidden", "shop", "10.96.99.98"),
+    )
+    .unwrap();
+    wait_generation(&meshd, 2);
+    // Then one it can see: the next response the proxy gets is that one, so none was sent
+    // for the hidden service in between.
+    std::fs::write(
+        dir.path().join("seen.yaml"),
+        service_yaml("seen", "default", "10.96.99.99"),
+    )
+    .unwrap();
+    let pushed = next(&mut responses).await;
+    let names = cluster_names(&pushed);
+    assert!(
+        names.contains(&"outbound|8080||seen.default.svc.cluster.local".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("hidden.shop")),
+        "{names:?}"
+    );
+}
