@@ -79,8 +79,14 @@ impl<'a> Scope<'a> {
 
     /// Whether `service` is among `services()`.
     pub fn service_visible(&self, service: &Service) -> bool {
-        self.sidecar
-            .is_none_or(|sc| egress::allows(sc, &service.key.namespace, &service.hostname))
+        self.sidecar.is_none_or(|sc| {
+            egress::allows(
+                sc,
+                self.namespace,
+                &service.key.namespace,
+                &service.hostname,
+            )
+        })
     }
 
     /// The DestinationRule for traffic from this proxy to `host` (whose service lives in
@@ -110,7 +116,7 @@ impl<'a> Scope<'a> {
                 && this.sidecar.is_none_or(|sc| {
                     vs.hosts
                         .iter()
-                        .any(|h| egress::allows(sc, &vs.key.namespace, h))
+                        .any(|h| egress::allows(sc, this.namespace, &vs.key.namespace, h))
                 })
         })
     }

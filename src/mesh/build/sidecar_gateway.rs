@@ -14,7 +14,11 @@ use crate::source::objects::networking as wire;
 
 /// `namespace/host` (Sidecar egress, Gateway servers); a bare host means any namespace
 /// for Gateways (`*/host`) and is refused for Sidecars, as in Istio.
-fn scoped_host(text: &str, own: &str, bare_allowed: bool) -> Result<ScopedHost, String> {
+/// `for_sidecar`: a bare host is refused and `.` stays the proxy's namespace
+/// (`NamespaceScope::ProxyNamespace`); for Gateways a bare host means `*/host` and `.` is
+/// the Gateway's namespace.
+fn scoped_host(text: &str, own: &str, for_sidecar: bool) -> Result<ScopedHost, String> {
+    let bare_allowed = !for_sidecar;
     let (ns, host) = match text.split_once('/') {
         Some(parts) => parts,
         None if bare_allowed => ("*", text),
@@ -26,6 +30,7 @@ fn scoped_host(text: &str, own: &str, bare_allowed: bool) -> Result<ScopedHost, 
     };
     let namespace = match ns {
         "*" => NamespaceScope::Any,
+        "." if for_sidecar => NamespaceScope::ProxyNamespace,
         "." => NamespaceScope::Named(own.to_string()),
         "~" => NamespaceScope::None,
         n if is_dns_label(n) => NamespaceScope::Named(n.to_string()),
@@ -87,7 +92,7 @@ pub fn check_sidecar(s: &wire::IstioObject<wire::SidecarSpec>) -> Checked<Sideca
             .iter()
             .enumerate()
             .map(|(j, h)| {
-                scoped_host(h, &ns, false).map_err(|e| invalid(format!("{f}.hosts[{j}]"), e))
+                scoped_host(h, &ns, true).map_err(|e| invalid(format!("{f}.hosts[{j}]"), e))
             })
             .collect::<Checked<Vec<_>>>()?;
         egress.push(SidecarEgress {
@@ -148,7 +153,7 @@ pub fn check_gateway(g: &wire::IstioObject<wire::GatewaySpec>) -> Checked<Gatewa
             .iter()
             .enumerate()
             .map(|(j, h)| {
-                scoped_host(h, &ns, true).map_err(|e| invalid(format!("{f}.hosts[{j}]"), e))
+                scoped_host(h, &ns, false).map_err(|e| invalid(format!("{f}.hosts[{j}]"), e))
             })
             .collect::<Checked<Vec<_>>>()?;
         let tls = s

@@ -19,7 +19,7 @@ fn sidecar_hosts_take_istios_namespace_forms() {
     assert_eq!(
         scopes,
         [
-            NamespaceScope::Named("shop".into()),
+            NamespaceScope::ProxyNamespace,
             NamespaceScope::Named("istio-system".into()),
             NamespaceScope::Any,
             NamespaceScope::None,

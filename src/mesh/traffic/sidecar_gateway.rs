@@ -18,8 +18,12 @@ pub struct ScopedHost {
 pub enum NamespaceScope {
     /// `*`: any namespace.
     Any,
-    /// `.`: the object's own namespace (already replaced by its name here).
+    /// A namespace by name; a Gateway's `.` is replaced by the Gateway's namespace here.
     Named(String),
+    /// A Sidecar's `.`: the namespace of the proxy it applies to. That is the Sidecar's own
+    /// namespace, except for the root namespace's default Sidecar, which applies to proxies
+    /// of every namespace without one (as istiod reads it).
+    ProxyNamespace,
     /// `~`: no namespace (only meaningful with Sidecar: nothing from the registry).
     None,
 }

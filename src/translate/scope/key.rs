@@ -100,10 +100,13 @@ pub struct ScopeKey {
 
 impl ScopeKey {
     /// The key of what clusters and endpoints depend on: the namespace only when it has
-    /// DestinationRules or an `exportTo` names it, and no route source selectors.
+    /// DestinationRules, an `exportTo` names it or a Sidecar applies (whose `./` means the
+    /// proxy's namespace), and no route source selectors.
     pub fn for_clusters(&self, index: &ScopeIndex) -> ScopeKey {
         ScopeKey {
-            namespace: if index.cluster_namespaces.contains(&self.namespace) {
+            namespace: if self.sidecar.is_some()
+                || index.cluster_namespaces.contains(&self.namespace)
+            {
                 self.namespace.clone()
             } else {
                 String::new()

@@ -28,6 +28,7 @@ fn sidecar(
                     namespace: match *ns {
                         "*" => NamespaceScope::Any,
                         "~" => NamespaceScope::None,
+                        "." => NamespaceScope::ProxyNamespace,
                         n => NamespaceScope::Named(n.into()),
                     },
                     host: host.to_string(),
@@ -104,6 +105,22 @@ fn workload_selector_beats_namespace_sidecar_and_root_sidecar_is_the_default() {
         ),
         sidecar("istio-system", "default", None, &[("~", "*")]),
     ]);
+    // A root-namespace Sidecar with `./*` means each proxy's own namespace.
+    let root_dot = Translator::new(Arc::new(with_sidecars(vec![sidecar(
+        "istio-system",
+        "default",
+        None,
+        &[(".", "*")],
+    )])));
+    let db = root_dot.proxy_resources(&proxy(
+        "sidecar~10.244.2.10~db-0.shop~shop.svc.cluster.local",
+    ));
+    let db = outbound_cluster_names(&db);
+    assert!(!db.is_empty());
+    assert!(
+        db.iter().all(|c| c.ends_with(".shop.svc.cluster.local")),
+        "{db:?}"
+    );
     let t = Translator::new(Arc::new(m));
     let reviews = outbound_cluster_names(&t.proxy_resources(&reviews_proxy()));
     assert!(
