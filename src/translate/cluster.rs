@@ -139,7 +139,13 @@ fn service_base(name: String, kind: DiscoveryType, lb: LbPolicy) -> Cluster {
 
 /// `outbound|<port>||<fqdn>`: EDS over ADS, or ORIGINAL_DST for a headless service.
 pub fn outbound_cluster(service: &Service, port: &ServicePort) -> Cluster {
-    let name = naming::outbound_cluster(port.port, "", &service.hostname);
+    outbound_subset_cluster(service, port, "")
+}
+
+/// `outbound|<port>|<subset>|<fqdn>`, before any traffic policy: as `outbound_cluster`,
+/// EDS asking for the cluster's own name.
+pub fn outbound_subset_cluster(service: &Service, port: &ServicePort, subset: &str) -> Cluster {
+    let name = naming::outbound_cluster(port.port, subset, &service.hostname);
     let mut cluster = if service.cluster_ip.is_some() {
         let mut c = service_base(name.clone(), DiscoveryType::Eds, LbPolicy::LeastRequest);
         c.eds_cluster_config = Some(EdsClusterConfig {

@@ -54,10 +54,22 @@ pub fn load_assignment(
     port: &ServicePort,
 ) -> ClusterLoadAssignment {
     let cluster_name = naming::outbound_cluster(port.port, "", &service.hostname);
+    load_assignment_of(model, service, port, cluster_name, |_| true)
+}
+
+/// The assignment named `cluster_name` holding the ready endpoints of a service port that
+/// `keep` keeps (a subset's, for subset clusters).
+pub fn load_assignment_of(
+    model: &MeshModel,
+    service: &Service,
+    port: &ServicePort,
+    cluster_name: String,
+    keep: impl Fn(&Endpoint) -> bool,
+) -> ClusterLoadAssignment {
     // zone -> endpoints, both sorted; duplicates (same address and port) collapse.
     let mut by_zone: BTreeMap<String, BTreeSet<&Endpoint>> = BTreeMap::new();
     if let Some(endpoints) = model.endpoints_of(&service.key, port.port) {
-        for endpoint in endpoints.endpoints.iter().filter(|e| e.ready) {
+        for endpoint in endpoints.endpoints.iter().filter(|e| e.ready && keep(e)) {
             by_zone
                 .entry(endpoint.zone.clone().unwrap_or_default())
                 .or_default()
