@@ -13,7 +13,13 @@ pub mod tls;
 mod tests;
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
-use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
+use envoy_types::pb::envoy::config::core::v3::Http1ProtocolOptions;
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    http_protocol_options::{
+        explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions,
+    },
+    HttpProtocolOptions,
+};
 use prost::Message;
 
 use super::cluster::HTTP_PROTOCOL_OPTIONS_KEY;
@@ -100,7 +106,18 @@ pub fn apply(cluster: &mut Cluster, policy: &PortPolicy, port: &ServicePort) {
         tls::apply(cluster, &mut options, client_tls);
     }
     match options {
-        Some(o) => {
+        Some(mut o) => {
+            // Envoy requires an upstream protocol; istiod makes it HTTP/1.1 when nothing
+            // above chose one.
+            if o.upstream_protocol_options.is_none() {
+                o.upstream_protocol_options = Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                    ExplicitHttpConfig {
+                        protocol_config: Some(ProtocolConfig::HttpProtocolOptions(
+                            Http1ProtocolOptions::default(),
+                        )),
+                    },
+                ));
+            }
             cluster
                 .typed_extension_protocol_options
                 .insert(HTTP_PROTOCOL_OPTIONS_KEY.to_string(), any(&o));

@@ -278,16 +278,18 @@ trafficPolicy:
                 nanos: 0
             })
         );
-        // maxConcurrentStreams applies where the cluster speaks HTTP/2 (the grpc port).
-        match o.upstream_protocol_options {
-            Some(UpstreamProtocolOptions::ExplicitHttpConfig(e)) => {
+        // maxConcurrentStreams applies where the cluster speaks HTTP/2 (the grpc port);
+        // elsewhere the options name HTTP/1.1, as Envoy requires a protocol.
+        let Some(UpstreamProtocolOptions::ExplicitHttpConfig(e)) = o.upstream_protocol_options
+        else {
+            panic!("explicit protocol expected");
+        };
+        match e.protocol_config {
+            Some(ProtocolConfig::Http2ProtocolOptions(h2)) => {
                 assert_eq!(port, 7070);
-                let Some(ProtocolConfig::Http2ProtocolOptions(h2)) = e.protocol_config else {
-                    panic!("h2 expected");
-                };
                 assert_eq!(h2.max_concurrent_streams, u32v(6));
             }
-            None => assert_eq!(port, 9080),
+            Some(ProtocolConfig::HttpProtocolOptions(_)) => assert_eq!(port, 9080),
             other => panic!("unexpected {other:?}"),
         }
     }
