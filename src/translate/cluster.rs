@@ -166,7 +166,11 @@ pub fn outbound_subset_cluster(service: &Service, port: &ServicePort, subset: &s
 pub fn outbound_clusters(scope: &Scope) -> Vec<Cluster> {
     let mut clusters: Vec<Cluster> = scope
         .services()
-        .flat_map(|s| s.ports.iter().map(move |p| outbound_cluster(s, p)))
+        .flat_map(|s| {
+            s.ports
+                .iter()
+                .flat_map(move |p| scope.service_clusters(s, p))
+        })
         .collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     clusters.dedup_by(|a, b| a.name == b.name);

@@ -101,11 +101,14 @@ pub fn load_assignment_of(
 
 /// Assignments for the EDS clusters (services with a ClusterIP) a scope sees, by name.
 pub fn load_assignments(scope: &Scope) -> Vec<ClusterLoadAssignment> {
-    let model = scope.model;
     let mut out: Vec<ClusterLoadAssignment> = scope
         .services()
         .filter(|s| s.cluster_ip.is_some())
-        .flat_map(|s| s.ports.iter().map(move |p| load_assignment(model, s, p)))
+        .flat_map(|s| {
+            s.ports
+                .iter()
+                .flat_map(move |p| scope.service_load_assignments(s, p))
+        })
         .collect();
     out.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
     out.dedup_by(|a, b| a.cluster_name == b.cluster_name);
