@@ -4,12 +4,15 @@
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::listener::v3::Filter;
 use envoy_types::pb::envoy::config::route::v3::{route::Action, route_action::HashPolicy, Route};
 
 use super::Scope;
 use crate::mesh::traffic::DestinationRule;
 use crate::mesh::{Service, ServicePort};
+use crate::translate::filter::tcp_proxy::{tcp_proxy_config, tcp_proxy_filter_from};
 use crate::translate::subset;
+use crate::translate::traffic_policy;
 use crate::translate::traffic_policy::load_balancer::hash_policies_for;
 
 impl<'a> Scope<'a> {
@@ -32,6 +35,17 @@ impl<'a> Scope<'a> {
         port: &ServicePort,
     ) -> Vec<ClusterLoadAssignment> {
         subset::load_assignments(self.model, service, port, self.rule_for_service(service))
+    }
+
+    /// A tcp_proxy to `cluster` (of `subset` of `service`, empty for the whole service) with
+    /// what the rule that applies puts on it (idle timeout, connection duration, source-IP
+    /// hashing).
+    pub fn tcp_proxy_filter(&self, service: &Service, cluster: &str, subset: &str) -> Filter {
+        let mut config = tcp_proxy_config(cluster);
+        if let Some(rule) = self.rule_for_service(service) {
+            traffic_policy::tcp_proxy::apply(&mut config, rule, subset);
+        }
+        tcp_proxy_filter_from(&config)
     }
 
     /// The hash policies of a route to `subset` (empty: the whole service) of `host` on

@@ -7,6 +7,7 @@
 pub mod connection_pool;
 pub mod load_balancer;
 pub mod outlier;
+pub mod tcp_proxy;
 pub mod tls;
 
 #[cfg(test)]

@@ -569,3 +569,48 @@ subsets:
             .is_none());
     }
 }
+
+#[test]
+fn tcp_proxy_gets_timeouts_and_source_ip_hashing() {
+    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+    let m = model(
+        "host: reviews
+trafficPolicy:
+  loadBalancer: {consistentHash: {useSourceIp: true}}
+  connectionPool: {tcp: {idleTimeout: 10m, maxConnectionDuration: 1h}}
+subsets:
+- {name: v1, labels: {version: v1}, trafficPolicy: {loadBalancer: {simple: RANDOM}}}
+- {name: v2, labels: {version: v2}}",
+    );
+    let r = rule(&m);
+    let with = |subset: &str| {
+        let mut t = TcpProxy::default();
+        super::tcp_proxy::apply(&mut t, r, subset);
+        t
+    };
+    let all = with("");
+    assert_eq!(
+        all.idle_timeout,
+        Some(Duration {
+            seconds: 600,
+            nanos: 0
+        })
+    );
+    assert_eq!(
+        all.max_downstream_connection_duration,
+        Some(Duration {
+            seconds: 3600,
+            nanos: 0
+        })
+    );
+    assert_eq!(all.hash_policy.len(), 1);
+    assert!(
+        with("v1").hash_policy.is_empty(),
+        "the subset balances otherwise"
+    );
+    assert_eq!(
+        with("v2").hash_policy.len(),
+        1,
+        "the subset keeps the rule's"
+    );
+}
