@@ -264,6 +264,7 @@ fn connection_pool_limits_return_503_under_concurrent_load() {
             break;
         }
     }
+    eprintln!("bursts with the rule: {saw:?}");
     assert!(overflowed > 0, "the limits never tripped: {saw:?}");
     assert!(
         world.cluster_stat("upstream_rq_pending_overflow") > 0,
