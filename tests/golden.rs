@@ -444,3 +444,37 @@ fn envoy_rejects_a_broken_set() {
     let output = result.expect_err("envoy accepted a duplicate virtual host");
     assert!(output.contains("api.apps.svc.cluster.local"), "{output}");
 }
+
+/// DestinationRules: subsets, each traffic policy part, and istiod's choice of rule per
+/// proxy namespace (testdata/traffic/destination-rules).
+#[test]
+fn destination_rules() {
+    let dir = root().join("testdata/traffic/destination-rules");
+    let input = load_dir(&dir).expect("testdata/traffic/destination-rules loads");
+    assert!(
+        input.problems.is_empty(),
+        "input problems: {:?}",
+        input.problems
+    );
+    let built = build_model(&input);
+    assert!(
+        built.problems.is_empty(),
+        "model problems: {:?}",
+        built.problems
+    );
+    assert_eq!(built.model.destination_rules.len(), 5);
+    run_case(
+        "destination-rules",
+        built.model,
+        &[
+            (
+                "shop-client",
+                "sidecar~10.244.3.2~client.shop~shop.svc.cluster.local",
+            ),
+            (
+                "other-client",
+                "sidecar~10.244.4.2~other-client.other~other.svc.cluster.local",
+            ),
+        ],
+    );
+}

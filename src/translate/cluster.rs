@@ -139,7 +139,13 @@ fn service_base(name: String, kind: DiscoveryType, lb: LbPolicy) -> Cluster {
 
 /// `outbound|<port>||<fqdn>`: EDS over ADS, or ORIGINAL_DST for a headless service.
 pub fn outbound_cluster(service: &Service, port: &ServicePort) -> Cluster {
-    let name = naming::outbound_cluster(port.port, "", &service.hostname);
+    outbound_subset_cluster(service, port, "")
+}
+
+/// `outbound|<port>|<subset>|<fqdn>`, before any traffic policy: as `outbound_cluster`,
+/// EDS asking for the cluster's own name.
+pub fn outbound_subset_cluster(service: &Service, port: &ServicePort, subset: &str) -> Cluster {
+    let name = naming::outbound_cluster(port.port, subset, &service.hostname);
     let mut cluster = if service.cluster_ip.is_some() {
         let mut c = service_base(name.clone(), DiscoveryType::Eds, LbPolicy::LeastRequest);
         c.eds_cluster_config = Some(EdsClusterConfig {
@@ -160,7 +166,11 @@ pub fn outbound_cluster(service: &Service, port: &ServicePort) -> Cluster {
 pub fn outbound_clusters(scope: &Scope) -> Vec<Cluster> {
     let mut clusters: Vec<Cluster> = scope
         .services()
-        .flat_map(|s| s.ports.iter().map(move |p| outbound_cluster(s, p)))
+        .flat_map(|s| {
+            s.ports
+                .iter()
+                .flat_map(move |p| scope.service_clusters(s, p))
+        })
         .collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     clusters.dedup_by(|a, b| a.name == b.name);

@@ -54,10 +54,22 @@ pub fn load_assignment(
     port: &ServicePort,
 ) -> ClusterLoadAssignment {
     let cluster_name = naming::outbound_cluster(port.port, "", &service.hostname);
+    load_assignment_of(model, service, port, cluster_name, |_| true)
+}
+
+/// The assignment named `cluster_name` holding the ready endpoints of a service port that
+/// `keep` keeps (a subset's, for subset clusters).
+pub fn load_assignment_of(
+    model: &MeshModel,
+    service: &Service,
+    port: &ServicePort,
+    cluster_name: String,
+    keep: impl Fn(&Endpoint) -> bool,
+) -> ClusterLoadAssignment {
     // zone -> endpoints, both sorted; duplicates (same address and port) collapse.
     let mut by_zone: BTreeMap<String, BTreeSet<&Endpoint>> = BTreeMap::new();
     if let Some(endpoints) = model.endpoints_of(&service.key, port.port) {
-        for endpoint in endpoints.endpoints.iter().filter(|e| e.ready) {
+        for endpoint in endpoints.endpoints.iter().filter(|e| e.ready && keep(e)) {
             by_zone
                 .entry(endpoint.zone.clone().unwrap_or_default())
                 .or_default()
@@ -89,11 +101,14 @@ pub fn load_assignment(
 
 /// Assignments for the EDS clusters (services with a ClusterIP) a scope sees, by name.
 pub fn load_assignments(scope: &Scope) -> Vec<ClusterLoadAssignment> {
-    let model = scope.model;
     let mut out: Vec<ClusterLoadAssignment> = scope
         .services()
         .filter(|s| s.cluster_ip.is_some())
-        .flat_map(|s| s.ports.iter().map(move |p| load_assignment(model, s, p)))
+        .flat_map(|s| {
+            s.ports
+                .iter()
+                .flat_map(move |p| scope.service_load_assignments(s, p))
+        })
         .collect();
     out.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
     out.dedup_by(|a, b| a.cluster_name == b.cluster_name);

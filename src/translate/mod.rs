@@ -25,6 +25,8 @@ pub mod naming;
 pub mod node;
 pub mod route;
 pub mod scope;
+pub mod subset;
+pub mod traffic_policy;
 
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,7 @@ use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
 
 use super::filter::any;
 use super::naming;
+use super::scope::destination_rule::set_hash_policies;
 use super::scope::Scope;
 use crate::mesh::traffic::OutboundPolicy;
 use crate::mesh::{Protocol, Service};
@@ -236,7 +237,14 @@ pub fn outbound_route_configs(scope: &Scope) -> Vec<RouteConfiguration> {
             let mut taken = BTreeSet::new();
             let mut virtual_hosts: Vec<VirtualHost> = services
                 .into_iter()
-                .filter_map(|s| service_virtual_host(s, port, scope.namespace, &mut taken))
+                .filter_map(|s| {
+                    let mut host = service_virtual_host(s, port, scope.namespace, &mut taken)?;
+                    let hashing = scope.hash_policies(&s.hostname, "", port);
+                    host.routes
+                        .iter_mut()
+                        .for_each(|r| set_hash_policies(r, hashing.clone()));
+                    Some(host)
+                })
                 .collect();
             virtual_hosts.push(catch_all.clone());
             RouteConfiguration {

@@ -7,6 +7,7 @@
 //! proxy when its `exportTo` names the proxy's namespace (or everyone); a Sidecar's egress
 //! hosts then narrow the services and VirtualServices further.
 
+pub mod destination_rule;
 pub mod egress;
 pub mod key;
 

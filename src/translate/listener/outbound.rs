@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
-use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
+use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration};
 
 use super::{
@@ -88,6 +88,14 @@ fn tcp_listener(address: &str, port: u16, cluster: &str) -> Listener {
     handed_off(name, address, port, chain)
 }
 
+/// As `tcp_listener`, with `tcp_proxy` as the chain's filter (the proxy's DestinationRule
+/// applied to it).
+fn tcp_listener_with(address: &str, port: u16, cluster: &str, tcp_proxy: Filter) -> Listener {
+    let mut l = tcp_listener(address, port, cluster);
+    l.filter_chains[0].filters = vec![tcp_proxy];
+    l
+}
+
 /// Every outbound listener a scope sees, `virtualOutbound` included, sorted by name.
 pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
     let model = scope.model;
@@ -127,7 +135,8 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
                     .unwrap_or_default(),
             };
             for address in addresses {
-                let l = tcp_listener(&address, port.port, &cluster);
+                let tcp_proxy = scope.tcp_proxy_filter(service, &cluster, "");
+                let l = tcp_listener_with(&address, port.port, &cluster, tcp_proxy);
                 // Two services on the same address and port: the first (by key) keeps it.
                 listeners.entry(l.name.clone()).or_insert(l);
             }
