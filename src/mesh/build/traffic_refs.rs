@@ -16,7 +16,9 @@ use crate::source::{KubeObject, SourceObject};
 pub const ROOT_NAMESPACE: &str = "istio-system";
 
 pub fn report(sources: &[&SourceObject], model: &MeshModel, problems: &mut Vec<Problem>) {
-    let rules: Vec<Arc<DestinationRule>> = model.destination_rules.values().cloned().collect();
+    // Rules for one host in one namespace add up their subsets (as translation sees them).
+    let all: Vec<Arc<DestinationRule>> = model.destination_rules.values().cloned().collect();
+    let rules = crate::mesh::traffic::merge::merge_destination_rules(&all);
     let mut hosts: BTreeMap<(&str, &str), &ObjectKey> = BTreeMap::new();
     for source in sources {
         let KubeObject::VirtualService(wire) = &*source.object else {

@@ -3,6 +3,7 @@
 //! the networking.istio.io kinds by `mesh::build`; translation reads only these types.
 
 pub mod destination_rule;
+pub mod merge;
 pub mod select;
 pub mod service_entry;
 pub mod sidecar_gateway;

@@ -4,8 +4,8 @@
 //! namespace, an exact host beats the most specific wildcard. Proxies in the root namespace
 //! look at the root namespace's rules first, then as everyone else.
 //!
-//! Not yet as istiod: several rules for one host in one namespace are merged by istiod
-//! (subsets added up, the first traffic policy kept); here the first by name wins.
+//! Several rules for one host in one namespace are merged before this choice, as istiod
+//! does (`merge`).
 
 use std::sync::Arc;
 

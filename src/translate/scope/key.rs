@@ -19,7 +19,8 @@ use crate::translate::inbound_ports::workload_from_metadata;
 /// Lookups derived once per model generation.
 #[derive(Debug, Default)]
 pub struct ScopeIndex {
-    /// Every DestinationRule, sorted by namespace and name (`destination_rule_for` input).
+    /// Every DestinationRule, sorted by namespace and name, those for one host in one
+    /// namespace merged as istiod merges them (`destination_rule_for` input).
     pub destination_rules: Vec<Arc<DestinationRule>>,
     /// Namespaces that can see something others cannot.
     named_namespaces: BTreeSet<String>,
@@ -38,7 +39,8 @@ fn exported_namespaces(export_to: &ExportTo) -> impl Iterator<Item = &String> {
 
 impl ScopeIndex {
     pub fn new(model: &MeshModel, options: &TranslateOptions) -> ScopeIndex {
-        let destination_rules: Vec<_> = model.destination_rules.values().cloned().collect();
+        let all: Vec<_> = model.destination_rules.values().cloned().collect();
+        let destination_rules = crate::mesh::traffic::merge::merge_destination_rules(&all);
         let mut cluster_namespaces = BTreeSet::from([options.root_namespace.clone()]);
         for rule in &destination_rules {
             cluster_namespaces.insert(rule.key.namespace.clone());
