@@ -19,6 +19,7 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod endpoint;
 pub mod filter;
+pub mod gateway;
 pub mod inbound_ports;
 pub mod listener;
 pub mod naming;

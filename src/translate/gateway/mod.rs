@@ -1,0 +1,16 @@
+//! Ingress gateways: what a router proxy (`router~...` node id) gets instead of a
+//! sidecar's capture listeners. `select` finds the Gateways its labels pick, `merge` lays
+//! their servers out on listeners, `listeners`, `routes` and `secrets` build the Envoy
+//! resources (`tls` the downstream TLS, `bind` the VirtualServices bound to a Gateway).
+//! Clusters and endpoints are the outbound ones every proxy gets.
+
+pub mod bind;
+pub mod listeners;
+pub mod merge;
+pub mod routes;
+pub mod secrets;
+pub mod select;
+pub mod tls;
+
+#[cfg(test)]
+mod tests;
