@@ -1,0 +1,339 @@
+//! End-to-end: an ingress gateway. A real Envoy with a `router~` node id, started from
+//! `meshd bootstrap --label istio=ingressgateway` in its own pod namespace (no traffic
+//! capture: a gateway listens on its own ports), serves a Gateway's HTTP and HTTPS servers
+//! and routes by host and path to two services whose pods run sidecars. The HTTPS
+//! certificate comes from a Secret (made here with rcgen, signed by a test CA) over SDS, so
+//! meshd runs with `--insecure-serve-gateway-secrets`; the client (curl) verifies it against
+//! the CA. Needs root and Envoy; fails (never skips) without them.
+
+#[path = "e2e/mod.rs"]
+mod harness;
+
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use harness::envoy;
+use harness::meshd::{Meshd, ADMIN_PORT, XDS_PORT};
+use harness::netns::{set_mode, Lab, Netns};
+use harness::objects::{self, Port};
+use harness::pod::Pod;
+use harness::process::{run_timeout, wait_for, Proc};
+
+const GATEWAY_NS: &str = "istio-system";
+const APP_NS: &str = "shop";
+const WEB_PORT: u16 = 8000;
+const API_PORT: u16 = 9000;
+/// The gateway's Service maps 80 -> 8080 and 443 -> 8443; the Gateway names 80 and 443.
+const GW_HTTP: u16 = 8080;
+const GW_HTTPS: u16 = 8443;
+
+/// A test CA and a certificate it signs for the gateway's hosts, PEM.
+struct Certs {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn certs() -> Certs {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "meshd e2e test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec![
+        "www.example.com".to_string(),
+        "api.example.com".to_string(),
+    ])
+    .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    Certs {
+        ca: ca.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn istio_config(certs: &Certs) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: {GATEWAY_NS}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: istio-ingressgateway
+  namespace: {GATEWAY_NS}
+spec:
+  clusterIP: 10.96.0.50
+  selector:
+    istio: ingressgateway
+  ports:
+  - name: http2
+    port: 80
+    targetPort: {GW_HTTP}
+  - name: https
+    port: 443
+    targetPort: {GW_HTTPS}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: www-cert
+  namespace: {GATEWAY_NS}
+type: kubernetes.io/tls
+data:
+  tls.crt: {cert}
+  tls.key: {key}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: shop-gateway
+  namespace: {GATEWAY_NS}
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: ["{APP_NS}/*.example.com"]
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    hosts: ["{APP_NS}/*.example.com"]
+    tls: {{mode: SIMPLE, credentialName: www-cert}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: www
+  namespace: {APP_NS}
+spec:
+  hosts: [www.example.com]
+  gateways: [{GATEWAY_NS}/shop-gateway]
+  http:
+  - match:
+    - uri: {{prefix: /api/}}
+    route:
+    - destination: {{host: api}}
+  - route:
+    - destination: {{host: web}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+  namespace: {APP_NS}
+spec:
+  hosts: [api.example.com]
+  gateways: [{GATEWAY_NS}/shop-gateway]
+  http:
+  - route:
+    - destination: {{host: api.{APP_NS}.svc.cluster.local}}
+"#,
+        cert = b64(&certs.cert),
+        key = b64(&certs.key),
+    )
+}
+
+/// `meshd serve` with gateway secrets on, in meshd's namespace; waits until ready.
+fn start_meshd(lab: &Lab, meshd: &mut Meshd) {
+    let mut cmd = meshd.ns.command(env!("CARGO_BIN_EXE_meshd"));
+    cmd.arg("serve")
+        .arg("--config-dir")
+        .arg(&meshd.config_dir)
+        .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
+        .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
+        .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
+        .arg("--insecure-serve-gateway-secrets")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    let mut proc = Proc::spawn("meshd", cmd, &lab.path("meshd-gateway.log"));
+    wait_for("meshd to be ready", Duration::from_secs(30), || {
+        proc.assert_running();
+        meshd.admin_get("/ready")
+    });
+    meshd.proc = Some(proc);
+}
+
+/// The gateway pod: a namespace without capture, Envoy from `meshd bootstrap` with a
+/// router node id and the gateway's labels in its metadata.
+fn start_gateway(lab: &mut Lab, meshd: &Meshd) -> (Netns, String, Proc) {
+    let (ns, ip) = lab.attach("gw");
+    let node_id =
+        format!("router~{ip}~istio-ingressgateway-0.{GATEWAY_NS}~{GATEWAY_NS}.svc.cluster.local");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshd"));
+    cmd.args(["bootstrap", "--node-id", &node_id])
+        .args(["--xds-address", &meshd.xds_address()])
+        .args(["--label", "istio=ingressgateway"]);
+    let out = run_timeout(cmd, Duration::from_secs(10));
+    assert!(out.success(), "meshd bootstrap failed: {}", out.stderr);
+    let path = lab.path("gateway.envoy.yaml");
+    std::fs::write(&path, &out.stdout).unwrap();
+    set_mode(&path, 0o644);
+    let mut proc = envoy::start(&ns, "gateway", &path, &lab.path("gateway.envoy.log"));
+    let http = format!("0.0.0.0_{GW_HTTP}");
+    let https = format!("0.0.0.0_{GW_HTTPS}");
+    envoy::wait_ready(&ns, &mut proc, &[&http, &https]);
+    (ns, ip, proc)
+}
+
+/// curl from `ns`; the body, or why it failed.
+fn curl(ns: &Netns, args: &[&str]) -> Result<String, String> {
+    let mut cmd = ns.command("curl");
+    cmd.args(["-sS", "-f", "-m", "5"]).args(args);
+    let out = run_timeout(cmd, Duration::from_secs(8));
+    if out.success() {
+        Ok(out.stdout)
+    } else {
+        Err(format!("{:?}: {}", out.status, out.stderr.trim()))
+    }
+}
+
+fn pod_of(body: &str) -> Option<&str> {
+    body.split_whitespace().find_map(|w| w.strip_prefix("pod="))
+}
+
+#[test]
+fn ingress_gateway_serves_http_and_https_into_the_mesh() {
+    let _guard = harness::lock();
+    let certs = certs();
+    let mut lab = Lab::new();
+    let mut meshd = Meshd::new(&mut lab);
+    // Pods first (their addresses go into the config), then meshd, then the proxies.
+    let mut web = Pod::new(&mut lab, "web-0", APP_NS);
+    let mut api = Pod::new(&mut lab, "api-0", APP_NS);
+    let web_ip = web.ip.clone();
+    let api_ip = api.ip.clone();
+    meshd.write("namespace.yaml", &objects::namespace(APP_NS));
+    for (name, ip, vip, port) in [
+        ("web", &web_ip, "10.96.1.10", WEB_PORT),
+        ("api", &api_ip, "10.96.1.11", API_PORT),
+    ] {
+        let ports = [Port {
+            name: "http",
+            port,
+            target: port,
+        }];
+        meshd.write(
+            &format!("service-{name}.yaml"),
+            &objects::service(name, APP_NS, vip, name, &ports),
+        );
+        meshd.write(
+            &format!("pod-{name}.yaml"),
+            &objects::pod(&format!("{name}-0"), APP_NS, ip, name, &ports),
+        );
+    }
+    meshd.write("gateway.yaml", &istio_config(&certs));
+    start_meshd(&lab, &mut meshd);
+    for (pod, port) in [(&mut web, WEB_PORT), (&mut api, API_PORT)] {
+        pod.start_app(&lab, &[port], &[]);
+        let bootstrap = meshd.bootstrap(&pod.node_id(), false);
+        pod.start_envoy(&lab, &bootstrap);
+    }
+    let (gw_ns, gw_ip, mut gw_envoy) = start_gateway(&mut lab, &meshd);
+    let (client, _) = lab.attach("client");
+    let ca_path = lab.path("ca.pem");
+    std::fs::write(&ca_path, &certs.ca).unwrap();
+    let ca = ca_path.to_str().unwrap().to_string();
+
+    let context = |what: &str| {
+        format!(
+            "{what}\n--- gateway envoy\n{}\n--- meshd\n{}\n--- web\n{}\n--- api\n{}",
+            gw_envoy_log(&lab),
+            meshd.log_tail(),
+            web.logs(),
+            api.logs()
+        )
+    };
+
+    // HTTP on the Gateway's port 80 (the gateway listens on 8080): by host and by path.
+    let http = |host: &str, path: &str| {
+        curl(
+            &client,
+            &[
+                "-H",
+                &format!("Host: {host}"),
+                &format!("http://{gw_ip}:{GW_HTTP}{path}"),
+            ],
+        )
+    };
+    let first = wait_for("the gateway to route HTTP", Duration::from_secs(30), || {
+        http("www.example.com", "/").ok()
+    });
+    assert_eq!(pod_of(&first), Some("web-0"), "{}", context(&first));
+    let api_by_path =
+        http("www.example.com", "/api/items").unwrap_or_else(|e| panic!("{}", context(&e)));
+    assert_eq!(
+        pod_of(&api_by_path),
+        Some("api-0"),
+        "{}",
+        context(&api_by_path)
+    );
+    assert!(api_by_path.contains("path=/api/items"), "{api_by_path}");
+    let api_by_host = http("api.example.com", "/").unwrap_or_else(|e| panic!("{}", context(&e)));
+    assert_eq!(
+        pod_of(&api_by_host),
+        Some("api-0"),
+        "{}",
+        context(&api_by_host)
+    );
+    // A host no VirtualService binds: the gateway answers 404 itself.
+    let unknown = http("other.example.com", "/");
+    assert!(
+        unknown.as_ref().is_err_and(|e| e.contains("404")),
+        "{}",
+        context(&format!("{unknown:?}"))
+    );
+
+    // HTTPS on 443 (8443): the certificate from the Secret, verified against the test CA.
+    let https = |host: &str, path: &str, verify: bool| {
+        let resolve = format!("{host}:{GW_HTTPS}:{gw_ip}");
+        let url = format!("https://{host}:{GW_HTTPS}{path}");
+        let mut args = vec!["--resolve", resolve.as_str()];
+        if verify {
+            args.extend(["--cacert", ca.as_str()]);
+        }
+        args.push(url.as_str());
+        curl(&client, &args)
+    };
+    let secure = wait_for(
+        "the gateway to serve HTTPS",
+        Duration::from_secs(30),
+        || https("www.example.com", "/", true).ok(),
+    );
+    assert_eq!(pod_of(&secure), Some("web-0"), "{}", context(&secure));
+    let secure_api =
+        https("www.example.com", "/api/x", true).unwrap_or_else(|e| panic!("{}", context(&e)));
+    assert_eq!(pod_of(&secure_api), Some("api-0"), "{secure_api}");
+    let secure_host =
+        https("api.example.com", "/", true).unwrap_or_else(|e| panic!("{}", context(&e)));
+    assert_eq!(pod_of(&secure_host), Some("api-0"), "{secure_host}");
+    // Without the CA the client refuses the certificate: it is the test CA's, not a default.
+    let unverified = https("www.example.com", "/", false);
+    assert!(unverified.is_err(), "{unverified:?}");
+
+    let rejected = envoy::rejected_updates(&gw_ns);
+    assert!(
+        rejected.is_empty(),
+        "the gateway rejected config: {rejected:?}"
+    );
+    let listeners = envoy::admin(&gw_ns, "/listeners");
+    assert!(
+        !listeners.contains("virtualOutbound") && !listeners.contains("virtualInbound"),
+        "a gateway gets no sidecar listeners: {listeners}"
+    );
+    gw_envoy.assert_running();
+}
+
+fn gw_envoy_log(lab: &Lab) -> String {
+    harness::process::tail(&lab.path("gateway.envoy.log"), 30)
+}
