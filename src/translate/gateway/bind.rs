@@ -13,20 +13,14 @@ use super::select::host_subset_of;
 use crate::mesh::traffic::{GatewayRef, L4Match, VirtualService, WeightedDestination};
 use crate::mesh::MeshModel;
 use crate::translate::filter::tcp_proxy::{tcp_proxy_filter, NAME as TCP_PROXY};
+use crate::translate::scope::Scope;
 use crate::translate::{filter as filters, naming};
 
-/// The VirtualServices naming `server`'s Gateway, visible from `proxy_namespace`, by
-/// namespace and name.
-pub fn bound<'m>(
-    model: &'m MeshModel,
-    server: &Server<'_>,
-    proxy_namespace: &str,
-) -> Vec<&'m VirtualService> {
-    let wanted = GatewayRef::Gateway(server.gateway.key.clone());
-    model
-        .virtual_services
-        .values()
-        .filter(|vs| vs.gateways.contains(&wanted) && vs.export_to.visible_to(proxy_namespace))
+/// The VirtualServices naming `server`'s Gateway that the proxy may see, by namespace and
+/// name.
+pub fn bound<'m>(scope: &Scope<'m>, server: &Server<'m>) -> Vec<&'m VirtualService> {
+    scope
+        .gateway_virtual_services(&server.gateway.key)
         .map(|vs| vs.as_ref())
         .collect()
 }

@@ -26,9 +26,10 @@ use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
 use super::bind::{bound, hosts_meet, l4_match_applies, tcp_proxy};
 use super::merge::{ListenerKind, MergedGateway, MergedListener, Server};
 use super::tls::{downstream_tls_context, transport_socket};
-use crate::mesh::{MeshModel, Protocol};
+use crate::mesh::Protocol;
 use crate::translate::filter::hcm::{self, hcm_config, Routes, Side};
 use crate::translate::listener::MAX_CONNECTIONS_PER_SOCKET_EVENT;
+use crate::translate::scope::Scope;
 use crate::translate::{filter as filters, naming, socket_address};
 
 pub const TLS_INSPECTOR: &str = "envoy.filters.listener.tls_inspector";
@@ -102,13 +103,8 @@ fn chain(filter_chain_match: Option<FilterChainMatch>, filters: Vec<Filter>) -> 
 }
 
 /// The tcp_proxy of the first `tcp` route of a bound VirtualService that applies.
-fn tcp_filters(
-    model: &MeshModel,
-    server: &Server<'_>,
-    proxy_namespace: &str,
-    port: u16,
-) -> Option<Filter> {
-    for vs in bound(model, server, proxy_namespace) {
+fn tcp_filters<'m>(scope: &Scope<'m>, server: &Server<'m>, port: u16) -> Option<Filter> {
+    for vs in bound(scope, server) {
         if !hosts_meet(server, vs) {
             continue;
         }
@@ -116,7 +112,7 @@ fn tcp_filters(
             let applies = route.matches.is_empty()
                 || route.matches.iter().any(|m| l4_match_applies(m, server));
             if applies && !route.route.is_empty() {
-                return Some(tcp_proxy(model, &route.route, port));
+                return Some(tcp_proxy(scope.model, &route.route, port));
             }
         }
     }
@@ -126,15 +122,14 @@ fn tcp_filters(
 /// Chains of a PASSTHROUGH server: one per `tls` route match that applies, on its SNI
 /// hosts; a host an earlier chain of the listener took is left out (Envoy refuses two
 /// chains with one match).
-fn passthrough_chains(
-    model: &MeshModel,
-    server: &Server<'_>,
-    proxy_namespace: &str,
+fn passthrough_chains<'m>(
+    scope: &Scope<'m>,
+    server: &Server<'m>,
     port: u16,
     taken: &mut BTreeSet<String>,
 ) -> Vec<FilterChain> {
     let mut chains = Vec::new();
-    for vs in bound(model, server, proxy_namespace) {
+    for vs in bound(scope, server) {
         if !hosts_meet(server, vs) {
             continue;
         }
@@ -146,7 +141,7 @@ fn passthrough_chains(
                 taken.extend(m.sni_hosts.iter().cloned());
                 chains.push(chain(
                     sni_match(m.sni_hosts.clone()),
-                    vec![tcp_proxy(model, &route.route, port)],
+                    vec![tcp_proxy(scope.model, &route.route, port)],
                 ));
             }
         }
@@ -154,10 +149,9 @@ fn passthrough_chains(
     chains
 }
 
-fn server_chains(
-    model: &MeshModel,
-    listener: &MergedListener<'_>,
-    proxy_namespace: &str,
+fn server_chains<'m>(
+    scope: &Scope<'m>,
+    listener: &MergedListener<'m>,
     default_stat_prefix: &str,
 ) -> Vec<FilterChain> {
     let port = listener.port;
@@ -175,7 +169,7 @@ fn server_chains(
         }
         ListenerKind::Tcp => {
             let server = &listener.servers[0];
-            if let Some(f) = tcp_filters(model, server, proxy_namespace, port) {
+            if let Some(f) = tcp_filters(scope, server, port) {
                 chains.push(chain(None, vec![f]));
             }
         }
@@ -186,9 +180,8 @@ fn server_chains(
                 };
                 if !server.terminates_tls() {
                     chains.extend(passthrough_chains(
-                        model,
+                        scope,
                         server,
-                        proxy_namespace,
                         port,
                         &mut passthrough_hosts,
                     ));
@@ -204,9 +197,7 @@ fn server_chains(
                     let route = server.route_name.as_deref().unwrap_or_default();
                     vec![hcm_filter(&prefix, route)]
                 } else {
-                    tcp_filters(model, server, proxy_namespace, port)
-                        .into_iter()
-                        .collect()
+                    tcp_filters(scope, server, port).into_iter().collect()
                 };
                 if filters.is_empty() {
                     continue;
@@ -222,16 +213,12 @@ fn server_chains(
 }
 
 /// The listeners of a router proxy's merged Gateways, by name.
-pub fn gateway_listeners(
-    model: &MeshModel,
-    merged: &MergedGateway<'_>,
-    proxy_namespace: &str,
-) -> Vec<Listener> {
+pub fn gateway_listeners<'m>(scope: &Scope<'m>, merged: &MergedGateway<'m>) -> Vec<Listener> {
     let mut out = Vec::new();
     for listener in merged.listeners.values() {
         let name = naming::gateway_listener(listener.bind.as_deref(), listener.port);
         let stat_prefix = naming::delimited_stat_name(&format!("outbound_{name}"));
-        let filter_chains = server_chains(model, listener, proxy_namespace, &stat_prefix);
+        let filter_chains = server_chains(scope, listener, &stat_prefix);
         if filter_chains.is_empty() {
             continue;
         }

@@ -7,12 +7,11 @@
 //! namespace and name, servers in order) wins a conflict.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use super::select::listen_port;
 use crate::mesh::traffic::{Gateway, GatewayServer, NamespaceScope, ServerTlsMode};
-use crate::mesh::{MeshModel, ObjectKey, Workload};
+use crate::mesh::ObjectKey;
 use crate::translate::naming;
+use crate::translate::scope::Scope;
 
 /// What a listener carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,13 +107,12 @@ fn unsupported(mode: Option<&ServerTlsMode>) -> Option<&'static str> {
     }
 }
 
-pub fn merge<'m>(
-    model: &'m MeshModel,
-    gateways: &[&'m Arc<Gateway>],
-    workload: Option<&Workload>,
-) -> MergedGateway<'m> {
+/// The servers of the scope's Gateways laid out on listeners; `listen_port` maps a server
+/// port to the port the gateway listens on (`select::listen_port`).
+pub fn merge<'m>(scope: &Scope<'m>, listen_port: impl Fn(u16) -> u16) -> MergedGateway<'m> {
     let mut merged = MergedGateway::default();
-    for gateway in gateways {
+    for gateway in scope.gateways() {
+        let gateway: &'m Gateway = gateway;
         for (index, server) in gateway.servers.iter().enumerate() {
             let mut skip = |reason: String| {
                 merged.skipped.push((gateway.key.clone(), index, reason));
@@ -124,7 +122,7 @@ pub fn merge<'m>(
                 skip(reason.to_string());
                 continue;
             }
-            let port = listen_port(model, workload, server.port.number);
+            let port = listen_port(server.port.number);
             let bind = server.bind.clone().filter(|b| !b.is_empty());
             let protocol = server.port.protocol;
             let kind = if protocol.is_http() {

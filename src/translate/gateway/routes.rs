@@ -16,9 +16,9 @@ use super::bind::bound;
 use super::merge::{MergedGateway, Server};
 use super::select::intersect_hosts;
 use crate::mesh::traffic::{GatewayRef, VirtualService};
-use crate::mesh::MeshModel;
 use crate::translate::naming;
 use crate::translate::route::MAX_DIRECT_RESPONSE_BODY_BYTES;
+use crate::translate::scope::Scope;
 
 /// Builds the routes of one VirtualService for one server port and gateway.
 pub type VsRoutes<'f> = dyn Fn(&VirtualService, u16, &GatewayRef) -> Vec<Route> + 'f;
@@ -32,11 +32,10 @@ fn vhost(host: &str, port: u16) -> VirtualHost {
     }
 }
 
-fn route_config(
-    model: &MeshModel,
+fn route_config<'m>(
+    scope: &Scope<'m>,
     name: &str,
-    servers: &[&Server<'_>],
-    proxy_namespace: &str,
+    servers: &[&Server<'m>],
     vs_routes: &VsRoutes<'_>,
 ) -> RouteConfiguration {
     let mut hosts: BTreeMap<String, VirtualHost> = BTreeMap::new();
@@ -44,7 +43,7 @@ fn route_config(
         let port = server.server.port.number;
         let redirect = server.server.tls.as_ref().is_some_and(|t| t.https_redirect);
         let context = GatewayRef::Gateway(server.gateway.key.clone());
-        for vs in bound(model, server, proxy_namespace) {
+        for vs in bound(scope, server) {
             let matched = intersect_hosts(&server.hosts_for(&vs.key.namespace), &vs.hosts);
             if matched.is_empty() {
                 continue;
@@ -96,15 +95,14 @@ fn route_config(
 }
 
 /// Every route config the merged gateway's listeners name.
-pub fn gateway_route_configs(
-    model: &MeshModel,
-    merged: &MergedGateway<'_>,
-    proxy_namespace: &str,
+pub fn gateway_route_configs<'m>(
+    scope: &Scope<'m>,
+    merged: &MergedGateway<'m>,
     vs_routes: &VsRoutes<'_>,
 ) -> Vec<RouteConfiguration> {
     merged
         .servers_by_route()
         .into_iter()
-        .map(|(name, servers)| route_config(model, name, &servers, proxy_namespace, vs_routes))
+        .map(|(name, servers)| route_config(scope, name, &servers, vs_routes))
         .collect()
 }

@@ -15,8 +15,9 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 
 use super::merge::MergedGateway;
-use crate::mesh::{MeshModel, ObjectKey};
+use crate::mesh::ObjectKey;
 use crate::translate::naming;
+use crate::translate::scope::Scope;
 
 fn inline(bytes: &[u8]) -> Option<DataSource> {
     Some(DataSource {
@@ -26,14 +27,11 @@ fn inline(bytes: &[u8]) -> Option<DataSource> {
 }
 
 /// The Secret resources the merged gateway's listeners reference and the model holds.
-pub fn gateway_secrets(
-    model: &MeshModel,
-    merged: &MergedGateway<'_>,
-    proxy_namespace: &str,
-) -> Vec<Secret> {
+pub fn gateway_secrets(scope: &Scope, merged: &MergedGateway<'_>) -> Vec<Secret> {
+    let model = scope.model;
     let mut out = Vec::new();
     for (key, needs_ca) in merged.credentials() {
-        if key.namespace != proxy_namespace {
+        if key.namespace != scope.namespace {
             continue;
         }
         if let Some(identity) = model.secrets.get(&key).and_then(|c| c.identity.as_ref()) {

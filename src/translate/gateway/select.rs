@@ -1,25 +1,9 @@
-//! Which Gateways a router proxy serves and on which ports, as istiod decides it: a
-//! Gateway applies when its selector is a subset of the proxy's labels (or it has none);
-//! a server's port that a Service of the gateway workload exposes listens on that
-//! Service port's target port, any other on the port as written.
+//! Where a router proxy's servers listen and which hosts meet, as istiod decides it (the
+//! Gateways a router serves are `Scope::gateways`): a server's port that a Service of the
+//! gateway workload exposes listens on that Service port's target port, any other on the
+//! port as written.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use crate::mesh::traffic::Gateway;
 use crate::mesh::{MeshModel, TargetPort, Workload};
-
-/// The Gateways whose selector the labels satisfy, by namespace and name.
-pub fn selected_gateways<'m>(
-    model: &'m MeshModel,
-    labels: &BTreeMap<String, String>,
-) -> Vec<&'m Arc<Gateway>> {
-    model
-        .gateways
-        .values()
-        .filter(|g| g.selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
-        .collect()
-}
 
 /// The port a gateway server listens on: the target port of the first Service port (by
 /// Service key) numbered `port` among the Services selecting the workload, else `port`.
