@@ -144,8 +144,9 @@ spec:
     )
 }
 
-/// `meshd serve` with gateway secrets on, in meshd's namespace; waits until ready.
-fn start_meshd(lab: &Lab, meshd: &mut Meshd) {
+/// `meshd serve` (with gateway secrets when `serve_secrets`) in meshd's namespace; waits
+/// until ready.
+fn start_meshd(lab: &Lab, meshd: &mut Meshd, serve_secrets: bool) {
     let mut cmd = meshd.ns.command(env!("CARGO_BIN_EXE_meshd"));
     cmd.arg("serve")
         .arg("--config-dir")
@@ -153,9 +154,11 @@ fn start_meshd(lab: &Lab, meshd: &mut Meshd) {
         .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
         .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
         .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
-        .arg("--insecure-serve-gateway-secrets")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");
+    if serve_secrets {
+        cmd.arg("--insecure-serve-gateway-secrets");
+    }
     let mut proc = Proc::spawn("meshd", cmd, &lab.path("meshd-gateway.log"));
     wait_for("meshd to be ready", Duration::from_secs(30), || {
         proc.assert_running();
@@ -202,138 +205,203 @@ fn pod_of(body: &str) -> Option<&str> {
     body.split_whitespace().find_map(|w| w.strip_prefix("pod="))
 }
 
-#[test]
-fn ingress_gateway_serves_http_and_https_into_the_mesh() {
-    let _guard = harness::lock();
-    let certs = certs();
-    let mut lab = Lab::new();
-    let mut meshd = Meshd::new(&mut lab);
-    // Pods first (their addresses go into the config), then meshd, then the proxies.
-    let mut web = Pod::new(&mut lab, "web-0", APP_NS);
-    let mut api = Pod::new(&mut lab, "api-0", APP_NS);
-    let web_ip = web.ip.clone();
-    let api_ip = api.ip.clone();
-    meshd.write("namespace.yaml", &objects::namespace(APP_NS));
-    for (name, ip, vip, port) in [
-        ("web", &web_ip, "10.96.1.10", WEB_PORT),
-        ("api", &api_ip, "10.96.1.11", API_PORT),
-    ] {
-        let ports = [Port {
-            name: "http",
-            port,
-            target: port,
-        }];
-        meshd.write(
-            &format!("service-{name}.yaml"),
-            &objects::service(name, APP_NS, vip, name, &ports),
-        );
-        meshd.write(
-            &format!("pod-{name}.yaml"),
-            &objects::pod(&format!("{name}-0"), APP_NS, ip, name, &ports),
-        );
-    }
-    meshd.write("gateway.yaml", &istio_config(&certs));
-    start_meshd(&lab, &mut meshd);
-    for (pod, port) in [(&mut web, WEB_PORT), (&mut api, API_PORT)] {
-        pod.start_app(&lab, &[port], &[]);
-        let bootstrap = meshd.bootstrap(&pod.node_id(), false);
-        pod.start_envoy(&lab, &bootstrap);
-    }
-    let (gw_ns, gw_ip, mut gw_envoy) = start_gateway(&mut lab, &meshd);
-    let (client, _) = lab.attach("client");
-    let ca_path = lab.path("ca.pem");
-    std::fs::write(&ca_path, &certs.ca).unwrap();
-    let ca = ca_path.to_str().unwrap().to_string();
+/// The gateway, two app pods with sidecars, meshd and a client namespace without capture.
+/// Fields drop in order: processes before their namespaces, the lab last.
+struct World {
+    gateway: Proc,
+    gateway_ns: Netns,
+    gateway_ip: String,
+    client: Netns,
+    ca: String,
+    web: Pod,
+    api: Pod,
+    meshd: Meshd,
+    lab: Lab,
+}
 
-    let context = |what: &str| {
+impl World {
+    fn new(serve_secrets: bool) -> World {
+        let certs = certs();
+        let mut lab = Lab::new();
+        let mut meshd = Meshd::new(&mut lab);
+        // Pods first (their addresses go into the config), then meshd, then the proxies.
+        let mut web = Pod::new(&mut lab, "web-0", APP_NS);
+        let mut api = Pod::new(&mut lab, "api-0", APP_NS);
+        meshd.write("namespace.yaml", &objects::namespace(APP_NS));
+        for (name, ip, vip, port) in [
+            ("web", web.ip.clone(), "10.96.1.10", WEB_PORT),
+            ("api", api.ip.clone(), "10.96.1.11", API_PORT),
+        ] {
+            let ports = [Port {
+                name: "http",
+                port,
+                target: port,
+            }];
+            meshd.write(
+                &format!("service-{name}.yaml"),
+                &objects::service(name, APP_NS, vip, name, &ports),
+            );
+            meshd.write(
+                &format!("pod-{name}.yaml"),
+                &objects::pod(&format!("{name}-0"), APP_NS, &ip, name, &ports),
+            );
+        }
+        meshd.write("gateway.yaml", &istio_config(&certs));
+        start_meshd(&lab, &mut meshd, serve_secrets);
+        for (pod, port) in [(&mut web, WEB_PORT), (&mut api, API_PORT)] {
+            pod.start_app(&lab, &[port], &[]);
+            let bootstrap = meshd.bootstrap(&pod.node_id(), false);
+            pod.start_envoy(&lab, &bootstrap);
+        }
+        let (gateway_ns, gateway_ip, gateway) = start_gateway(&mut lab, &meshd);
+        let (client, _) = lab.attach("client");
+        let ca_path = lab.path("ca.pem");
+        std::fs::write(&ca_path, &certs.ca).unwrap();
+        World {
+            gateway,
+            gateway_ns,
+            gateway_ip,
+            client,
+            ca: ca_path.to_str().unwrap().to_string(),
+            web,
+            api,
+            meshd,
+            lab,
+        }
+    }
+
+    /// Log tails for a failure message.
+    fn context(&self, what: &str) -> String {
         format!(
             "{what}\n--- gateway envoy\n{}\n--- meshd\n{}\n--- web\n{}\n--- api\n{}",
-            gw_envoy_log(&lab),
-            meshd.log_tail(),
-            web.logs(),
-            api.logs()
+            harness::process::tail(&self.lab.path("gateway.envoy.log"), 30),
+            self.meshd.log_tail(),
+            self.web.logs(),
+            self.api.logs()
         )
-    };
+    }
 
-    // HTTP on the Gateway's port 80 (the gateway listens on 8080): by host and by path.
-    let http = |host: &str, path: &str| {
+    /// HTTP to the Gateway's port 80 server (the gateway listens on 8080).
+    fn http(&self, host: &str, path: &str) -> Result<String, String> {
         curl(
-            &client,
+            &self.client,
             &[
                 "-H",
                 &format!("Host: {host}"),
-                &format!("http://{gw_ip}:{GW_HTTP}{path}"),
+                &format!("http://{}:{GW_HTTP}{path}", self.gateway_ip),
             ],
         )
-    };
-    let first = wait_for("the gateway to route HTTP", Duration::from_secs(30), || {
-        http("www.example.com", "/").ok()
-    });
-    assert_eq!(pod_of(&first), Some("web-0"), "{}", context(&first));
-    let api_by_path =
-        http("www.example.com", "/api/items").unwrap_or_else(|e| panic!("{}", context(&e)));
-    assert_eq!(
-        pod_of(&api_by_path),
-        Some("api-0"),
-        "{}",
-        context(&api_by_path)
-    );
-    assert!(api_by_path.contains("path=/api/items"), "{api_by_path}");
-    let api_by_host = http("api.example.com", "/").unwrap_or_else(|e| panic!("{}", context(&e)));
-    assert_eq!(
-        pod_of(&api_by_host),
-        Some("api-0"),
-        "{}",
-        context(&api_by_host)
-    );
-    // A host no VirtualService binds: the gateway answers 404 itself.
-    let unknown = http("other.example.com", "/");
-    assert!(
-        unknown.as_ref().is_err_and(|e| e.contains("404")),
-        "{}",
-        context(&format!("{unknown:?}"))
-    );
+    }
 
-    // HTTPS on 443 (8443): the certificate from the Secret, verified against the test CA.
-    let https = |host: &str, path: &str, verify: bool| {
-        let resolve = format!("{host}:{GW_HTTPS}:{gw_ip}");
+    /// HTTPS to the port 443 server (8443) by host name, verifying the certificate against
+    /// the test CA when `verify`.
+    fn https(&self, host: &str, path: &str, verify: bool) -> Result<String, String> {
+        let resolve = format!("{host}:{GW_HTTPS}:{}", self.gateway_ip);
         let url = format!("https://{host}:{GW_HTTPS}{path}");
         let mut args = vec!["--resolve", resolve.as_str()];
         if verify {
-            args.extend(["--cacert", ca.as_str()]);
+            args.extend(["--cacert", self.ca.as_str()]);
         }
         args.push(url.as_str());
-        curl(&client, &args)
-    };
+        curl(&self.client, &args)
+    }
+
+    /// The pod that answered `result`, failing with the logs when there is none.
+    fn answered_by(&self, result: Result<String, String>) -> String {
+        let body = result.unwrap_or_else(|e| panic!("{}", self.context(&e)));
+        pod_of(&body)
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{}", self.context(&body)))
+    }
+
+    fn assert_healthy(&mut self) {
+        let rejected = envoy::rejected_updates(&self.gateway_ns);
+        assert!(
+            rejected.is_empty(),
+            "the gateway rejected config: {rejected:?}"
+        );
+        let listeners = envoy::admin(&self.gateway_ns, "/listeners");
+        assert!(
+            !listeners.contains("virtualOutbound") && !listeners.contains("virtualInbound"),
+            "a gateway gets no sidecar listeners: {listeners}"
+        );
+        self.gateway.assert_running();
+    }
+}
+
+#[test]
+fn ingress_gateway_serves_http_and_https_into_the_mesh() {
+    let _guard = harness::lock();
+    let mut w = World::new(true);
+
+    // HTTP: by host and by path.
+    let first = wait_for("the gateway to route HTTP", Duration::from_secs(30), || {
+        w.http("www.example.com", "/").ok()
+    });
+    assert_eq!(pod_of(&first), Some("web-0"), "{}", w.context(&first));
+    assert_eq!(
+        w.answered_by(w.http("www.example.com", "/api/items")),
+        "api-0"
+    );
+    let by_path = w.http("www.example.com", "/api/items").unwrap();
+    assert!(by_path.contains("path=/api/items"), "{by_path}");
+    assert_eq!(w.answered_by(w.http("api.example.com", "/")), "api-0");
+    // A host no VirtualService binds: the gateway answers 404 itself.
+    let unknown = w.http("other.example.com", "/");
+    assert!(
+        unknown.as_ref().is_err_and(|e| e.contains("404")),
+        "{}",
+        w.context(&format!("{unknown:?}"))
+    );
+
+    // HTTPS: the certificate from the Secret, verified against the test CA.
     let secure = wait_for(
         "the gateway to serve HTTPS",
         Duration::from_secs(30),
-        || https("www.example.com", "/", true).ok(),
+        || w.https("www.example.com", "/", true).ok(),
     );
-    assert_eq!(pod_of(&secure), Some("web-0"), "{}", context(&secure));
-    let secure_api =
-        https("www.example.com", "/api/x", true).unwrap_or_else(|e| panic!("{}", context(&e)));
-    assert_eq!(pod_of(&secure_api), Some("api-0"), "{secure_api}");
-    let secure_host =
-        https("api.example.com", "/", true).unwrap_or_else(|e| panic!("{}", context(&e)));
-    assert_eq!(pod_of(&secure_host), Some("api-0"), "{secure_host}");
+    assert_eq!(pod_of(&secure), Some("web-0"), "{}", w.context(&secure));
+    assert_eq!(
+        w.answered_by(w.https("www.example.com", "/api/x", true)),
+        "api-0"
+    );
+    assert_eq!(
+        w.answered_by(w.https("api.example.com", "/", true)),
+        "api-0"
+    );
     // Without the CA the client refuses the certificate: it is the test CA's, not a default.
-    let unverified = https("www.example.com", "/", false);
+    let unverified = w.https("www.example.com", "/", false);
     assert!(unverified.is_err(), "{unverified:?}");
-
-    let rejected = envoy::rejected_updates(&gw_ns);
-    assert!(
-        rejected.is_empty(),
-        "the gateway rejected config: {rejected:?}"
+    // The certificate came over SDS under istiod's name.
+    let secrets = envoy::admin(
+        &w.gateway_ns,
+        "/config_dump?resource=dynamic_active_secrets",
     );
-    let listeners = envoy::admin(&gw_ns, "/listeners");
-    assert!(
-        !listeners.contains("virtualOutbound") && !listeners.contains("virtualInbound"),
-        "a gateway gets no sidecar listeners: {listeners}"
-    );
-    gw_envoy.assert_running();
+    assert!(secrets.contains("kubernetes://www-cert"), "{secrets}");
+    w.assert_healthy();
 }
 
-fn gw_envoy_log(lab: &Lab) -> String {
-    harness::process::tail(&lab.path("gateway.envoy.log"), 30)
+/// Without --insecure-serve-gateway-secrets no key leaves meshd: the HTTPS server has no
+/// certificate (its handshakes fail) while the HTTP server and routing keep working.
+#[test]
+fn without_the_flag_https_fails_and_http_still_works() {
+    let _guard = harness::lock();
+    let mut w = World::new(false);
+    let first = wait_for("the gateway to route HTTP", Duration::from_secs(30), || {
+        w.http("www.example.com", "/").ok()
+    });
+    assert_eq!(pod_of(&first), Some("web-0"), "{}", w.context(&first));
+    assert_eq!(w.answered_by(w.http("api.example.com", "/")), "api-0");
+    let secure = w.https("www.example.com", "/", true);
+    assert!(
+        secure.is_err(),
+        "{}",
+        w.context(&format!("HTTPS worked without secrets: {secure:?}"))
+    );
+    let secrets = envoy::admin(
+        &w.gateway_ns,
+        "/config_dump?resource=dynamic_active_secrets",
+    );
+    assert!(!secrets.contains("PRIVATE KEY"), "{secrets}");
+    w.assert_healthy();
 }
