@@ -168,8 +168,8 @@ fn start_meshd(lab: &Lab, meshd: &mut Meshd, serve_secrets: bool) {
 }
 
 /// The gateway pod: a namespace without capture, Envoy from `meshd bootstrap` with a
-/// router node id and the gateway's labels in its metadata.
-fn start_gateway(lab: &mut Lab, meshd: &Meshd) -> (Netns, String, Proc) {
+/// router node id and the gateway's labels in its metadata, over SotW or Delta xDS.
+fn start_gateway(lab: &mut Lab, meshd: &Meshd, delta: bool) -> (Netns, String, Proc) {
     let (ns, ip) = lab.attach("gw");
     let node_id =
         format!("router~{ip}~istio-ingressgateway-0.{GATEWAY_NS}~{GATEWAY_NS}.svc.cluster.local");
@@ -177,6 +177,9 @@ fn start_gateway(lab: &mut Lab, meshd: &Meshd) -> (Netns, String, Proc) {
     cmd.args(["bootstrap", "--node-id", &node_id])
         .args(["--xds-address", &meshd.xds_address()])
         .args(["--label", "istio=ingressgateway"]);
+    if delta {
+        cmd.arg("--delta");
+    }
     let out = run_timeout(cmd, Duration::from_secs(10));
     assert!(out.success(), "meshd bootstrap failed: {}", out.stderr);
     let path = lab.path("gateway.envoy.yaml");
@@ -220,7 +223,7 @@ struct World {
 }
 
 impl World {
-    fn new(serve_secrets: bool) -> World {
+    fn new(serve_secrets: bool, delta: bool) -> World {
         let certs = certs();
         let mut lab = Lab::new();
         let mut meshd = Meshd::new(&mut lab);
@@ -253,7 +256,7 @@ impl World {
             let bootstrap = meshd.bootstrap(&pod.node_id(), false);
             pod.start_envoy(&lab, &bootstrap);
         }
-        let (gateway_ns, gateway_ip, gateway) = start_gateway(&mut lab, &meshd);
+        let (gateway_ns, gateway_ip, gateway) = start_gateway(&mut lab, &meshd, delta);
         let (client, _) = lab.attach("client");
         let ca_path = lab.path("ca.pem");
         std::fs::write(&ca_path, &certs.ca).unwrap();
@@ -332,7 +335,7 @@ impl World {
 #[test]
 fn ingress_gateway_serves_http_and_https_into_the_mesh() {
     let _guard = harness::lock();
-    let mut w = World::new(true);
+    let mut w = World::new(true, false);
 
     // HTTP: by host and by path.
     let first = wait_for("the gateway to route HTTP", Duration::from_secs(30), || {
@@ -382,11 +385,12 @@ fn ingress_gateway_serves_http_and_https_into_the_mesh() {
 }
 
 /// Without --insecure-serve-gateway-secrets no key leaves meshd: the HTTPS server has no
-/// certificate (its handshakes fail) while the HTTP server and routing keep working.
+/// certificate (its handshakes fail) while the HTTP server and routing keep working. This
+/// gateway speaks Delta xDS (the other one SotW).
 #[test]
 fn without_the_flag_https_fails_and_http_still_works() {
     let _guard = harness::lock();
-    let mut w = World::new(false);
+    let mut w = World::new(false, true);
     let first = wait_for("the gateway to route HTTP", Duration::from_secs(30), || {
         w.http("www.example.com", "/").ok()
     });
