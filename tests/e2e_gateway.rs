@@ -1,7 +1,8 @@
 //! End-to-end: an ingress gateway. A real Envoy with a `router~` node id, started from
 //! `meshd bootstrap --label istio=ingressgateway` in its own pod namespace (no traffic
 //! capture: a gateway listens on its own ports), serves a Gateway's HTTP and HTTPS servers
-//! and routes by host and path to two services whose pods run sidecars. The HTTPS
+//! and routes by host and path to two services whose pods run sidecars (and redirects a
+//! host with `httpsRedirect` to HTTPS). The HTTPS
 //! certificate comes from a Secret (made here with rcgen, signed by a test CA) over SDS, so
 //! meshd runs with `--insecure-serve-gateway-secrets`; the client (curl) verifies it against
 //! the CA. Needs root and Envoy; fails (never skips) without them.
@@ -107,6 +108,9 @@ spec:
   servers:
   - port: {{number: 80, name: http, protocol: HTTP}}
     hosts: ["{APP_NS}/*.example.com"]
+  - port: {{number: 80, name: http-redirect, protocol: HTTP}}
+    hosts: [secure.example.org]
+    tls: {{httpsRedirect: true}}
   - port: {{number: 443, name: https, protocol: HTTPS}}
     hosts: ["{APP_NS}/*.example.com"]
     tls: {{mode: SIMPLE, credentialName: www-cert}}
@@ -355,6 +359,26 @@ fn ingress_gateway_serves_http_and_https_into_the_mesh() {
         unknown.as_ref().is_err_and(|e| e.contains("404")),
         "{}",
         w.context(&format!("{unknown:?}"))
+    );
+
+    // httpsRedirect: plain HTTP for that host is sent to HTTPS.
+    let redirect = curl(
+        &w.client,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-H",
+            "Host: secure.example.org",
+            &format!("http://{}:{GW_HTTP}/login", w.gateway_ip),
+        ],
+    );
+    assert_eq!(
+        redirect.as_deref(),
+        Ok("301 https://secure.example.org/login"),
+        "{}",
+        w.context(&format!("{redirect:?}"))
     );
 
     // HTTPS: the certificate from the Secret, verified against the test CA.
