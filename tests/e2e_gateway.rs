@@ -2,10 +2,11 @@
 //! `meshd bootstrap --label istio=ingressgateway` in its own pod namespace (no traffic
 //! capture: a gateway listens on its own ports), serves a Gateway's HTTP and HTTPS servers
 //! and routes by host and path to two services whose pods run sidecars (and redirects a
-//! host with `httpsRedirect` to HTTPS). The HTTPS
-//! certificate comes from a Secret (made here with rcgen, signed by a test CA) over SDS, so
-//! meshd runs with `--insecure-serve-gateway-secrets`; the client (curl) verifies it against
-//! the CA. Needs root and Envoy; fails (never skips) without them.
+//! host with `httpsRedirect` to HTTPS). The HTTPS certificate comes from a Secret (made
+//! here with rcgen, signed by a test CA) over SDS, so meshd runs with
+//! `--insecure-serve-gateway-secrets`; the client (curl) verifies it against the CA. A
+//! second gateway, with meshd run without that flag, shows what happens then. Needs root
+//! and Envoy; fails (never skips) without them.
 
 #[path = "e2e/mod.rs"]
 mod harness;
