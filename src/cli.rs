@@ -25,7 +25,7 @@ pub struct Cli {
 pub enum Command {
     /// Load a directory of Kubernetes YAML, watch it, and serve xDS to Envoy sidecars.
     Serve(ServeArgs),
-    /// Print an Envoy bootstrap (YAML) for a sidecar that takes its config from meshd.
+    /// Print an Envoy bootstrap (YAML) for a sidecar or gateway that takes its config from meshd.
     Bootstrap(BootstrapArgs),
     /// Print, as Envoy JSON, what one proxy would receive from a configuration directory.
     Translate(TranslateArgs),
@@ -144,7 +144,8 @@ pub struct XdsArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct BootstrapArgs {
-    /// Node id, `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
+    /// Node id, `sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local` (`router~...` for a
+    /// gateway).
     #[arg(long)]
     pub node_id: String,
     /// meshd's xDS address, HOST:PORT.
@@ -180,6 +181,10 @@ pub struct TranslateArgs {
     pub output_type: OutputType,
     #[command(flatten)]
     pub mesh: MeshArgs,
+    /// Workload labels, as node metadata `LABELS` would carry them (key=value, repeatable);
+    /// a Pod of the model that matches the node id wins over them.
+    #[arg(long = "label", value_parser = parse_key_value)]
+    pub labels: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -56,7 +56,11 @@ impl ServeConfig {
             debounce_max: Duration::from_millis(args.debounce_max_ms),
             poll_interval: Duration::from_millis(args.poll_interval_ms),
             allow_empty_config: args.allow_empty_config,
-            xds: xds_options(&args.xds)?,
+            xds: XdsOptions {
+                // Until streams are authenticated, the flag is the only way secrets go out.
+                allow_unauthenticated_secrets: args.insecure_serve_gateway_secrets,
+                ..xds_options(&args.xds)?
+            },
             debug_on_http: args.debug_on_http,
             translate: Arc::new(
                 check_mesh(&args.mesh)?.translate_options(args.insecure_serve_gateway_secrets),

@@ -478,3 +478,56 @@ fn destination_rules() {
         ],
     );
 }
+
+/// An ingress gateway (a `router` proxy whose Pod the model knows) with HTTP, HTTPS
+/// (SIMPLE and MUTUAL, certificates from Secrets), PASSTHROUGH and TCP servers and
+/// VirtualServices bound to its Gateway. Its SDS secrets, served only with
+/// `--insecure-serve-gateway-secrets`, are checked by name and loaded by Envoy alongside.
+#[test]
+fn gateway() {
+    let input =
+        load_dir(&root().join("testdata/traffic/gateway")).expect("testdata/traffic/gateway loads");
+    assert!(
+        input.problems.is_empty(),
+        "input problems: {:?}",
+        input.problems
+    );
+    let built = build_model(&input);
+    assert!(
+        built.problems.is_empty(),
+        "model problems: {:?}",
+        built.problems
+    );
+    let router =
+        "router~10.244.0.50~istio-ingressgateway-7d4f.istio-system~istio-system.svc.cluster.local";
+    run_case("gateway", built.model.clone(), &[("ingress", router)]);
+
+    let options = meshd::translate::scope::TranslateOptions {
+        serve_gateway_secrets: true,
+        ..Default::default()
+    };
+    let translator = Translator::with_options(Arc::new(built.model), Arc::new(options));
+    let proxy = ProxyId::parse(router).unwrap();
+    let resources = translator.proxy_resources(&proxy);
+    let secrets = resources.of_type(type_url::SECRET);
+    let names: Vec<&str> = secrets.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "kubernetes://secure-cert",
+            "kubernetes://secure-cert-cacert",
+            "kubernetes://www-cert"
+        ]
+    );
+    let set = translate(&translator, router);
+    let mut bootstrap = validation_bootstrap(router, &set);
+    bootstrap["staticResources"]["secrets"] = Value::Array(
+        secrets
+            .values()
+            .map(|s| without_type(resource_to_json(s).expect("secret renders as json")))
+            .collect(),
+    );
+    if let Err(e) = envoy_validate(&envoy(), &bootstrap, "gateway/ingress secrets") {
+        panic!("{e}");
+    }
+}

@@ -44,7 +44,8 @@ fn invalid_inputs_are_each_reported() {
         "istio-networking.yaml: document 1 (line 16): DestinationRule default/reviews: field spec.trafficPolicy.loadBalancer.simple: \"FASTEST\" is not one of",
         "istio-networking.yaml: document 2 (line 26): ServiceEntry default/external: field spec.endpoints: resolution STATIC needs endpoints",
         "istio-networking.yaml: document 3 (line 37): VirtualService default/ratings: field spec.http[0].route[0].destination.subset: subset \"v9\" of ratings.default.svc.cluster.local is not defined",
-        "16 problem(s)",
+        "bad-secret.yaml: document 0 (line 2): Secret default/broken-cert: field data[\"tls.crt\"]: not PEM: expected a certificate",
+        "17 problem(s)",
     ];
     for line in expected {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");

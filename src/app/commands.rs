@@ -35,7 +35,13 @@ pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
-    let proxy = ProxyId::parse(&args.node_id)?;
+    let mut proxy = ProxyId::parse(&args.node_id)?;
+    for (k, v) in &args.labels {
+        proxy.metadata.insert(
+            format!("{}.{k}", crate::translate::node::LABELS_KEY),
+            v.clone(),
+        );
+    }
     let input = load_dir(&args.config_dir)?;
     let built = build_model(&input);
     for problem in built.all_problems(&input) {

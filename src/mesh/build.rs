@@ -14,6 +14,7 @@ mod istio_fields;
 #[cfg(test)]
 mod istio_test_support;
 pub(crate) mod names;
+mod secret;
 mod service;
 mod service_entry;
 mod sidecar_gateway;
@@ -106,6 +107,13 @@ impl Parts {
             KubeObject::Pod(pod) => {
                 let w = workload::check(pod)?;
                 self.model.workloads.insert(w.key.clone(), Arc::new(w));
+            }
+            KubeObject::Secret(s) => {
+                if let Some(credential) = secret::check(s)? {
+                    self.model
+                        .secrets
+                        .insert(credential.key.clone(), Arc::new(credential));
+                }
             }
             KubeObject::VirtualService(vs) => {
                 let vs = virtual_service::check(vs)?;

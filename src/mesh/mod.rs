@@ -6,6 +6,7 @@ pub mod build;
 pub mod model;
 pub mod protocol;
 pub mod proxy;
+pub mod secret;
 pub mod traffic;
 
 pub use model::*;

@@ -124,6 +124,9 @@ pub struct MeshModel {
     /// Checked Sidecars and Gateways (not applied to traffic yet).
     pub sidecars: BTreeMap<ObjectKey, Arc<super::traffic::Sidecar>>,
     pub gateways: BTreeMap<ObjectKey, Arc<super::traffic::Gateway>>,
+    /// TLS credentials from Secrets, for gateways' `credentialName` (key material redacted
+    /// from `Debug`).
+    pub secrets: BTreeMap<ObjectKey, Arc<super::secret::TlsCredential>>,
 }
 
 impl MeshModel {

@@ -80,6 +80,13 @@ pub static KINDS: &[KindSpec] = &[
         decode: |s| Ok(KubeObject::Pod(decode(s)?)),
     },
     KindSpec {
+        group: "",
+        versions: &["v1"],
+        kind: "Secret",
+        namespaced: true,
+        decode: |s| Ok(KubeObject::Secret(decode(s)?)),
+    },
+    KindSpec {
         group: "discovery.k8s.io",
         versions: &["v1"],
         kind: "EndpointSlice",

@@ -19,6 +19,8 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod endpoint;
 pub mod filter;
+pub mod gateway;
+pub mod http_route;
 pub mod inbound_ports;
 pub mod listener;
 pub mod naming;
@@ -41,7 +43,7 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::google::protobuf::Duration;
 
 use crate::envoy::{type_url, ProxyResources, Resource, ResourceMap};
-use crate::mesh::{MeshModel, ProxyId};
+use crate::mesh::{MeshModel, ProxyId, ProxyType};
 use inbound_ports::{inbound_ports, InboundPorts};
 use scope::key::{proxy_labels, scope_key};
 use scope::{Scope, ScopeIndex, ScopeKey, TranslateOptions};
@@ -75,6 +77,8 @@ pub struct Translator {
     /// Port sets found only through a proxy's metadata labels: at most
     /// `MAX_CLAIMED_PORT_SETS`, built again by each generation.
     inbound_by_claimed_ports: Cache<(ScopeKey, InboundPorts), InboundParts>,
+    /// Router proxies' listeners, routes and secrets, by scope and listen ports.
+    gateway_parts: Cache<(ScopeKey, gateway::PortMap), gateway::GatewayParts>,
 }
 
 /// Distinct port sets from node-metadata labels cached per generation; past this, proxies
@@ -157,6 +161,7 @@ impl Translator {
             routes: Default::default(),
             inbound_by_ports: Default::default(),
             inbound_by_claimed_ports: Default::default(),
+            gateway_parts: Default::default(),
         }
     }
 
@@ -181,6 +186,7 @@ impl Translator {
             // Inbound parts embed the shared clusters and listeners.
             inbound_by_ports: carry_cache(headless_same, &previous.inbound_by_ports),
             inbound_by_claimed_ports: Default::default(),
+            gateway_parts: Default::default(),
             model,
         }
     }
@@ -340,6 +346,9 @@ impl Translator {
     /// Everything `proxy` should hold.
     pub fn proxy_resources(&self, proxy: &ProxyId) -> ProxyResources {
         let (key, labels) = self.scope_key(proxy);
+        if key.proxy_type == ProxyType::Router {
+            return self.router_resources(proxy, &key, &labels);
+        }
         let cluster_key = key.for_clusters(self.index());
         let (ports, of_model) = self.inbound_ports_of(proxy);
         let inbound = self.inbound(&key, &labels, ports, of_model);

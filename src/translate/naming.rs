@@ -168,3 +168,54 @@ pub fn service_domains(
 pub fn blackhole_chain(listener: &str) -> String {
     format!("{listener}-blackhole")
 }
+
+/// Route config of a gateway's plaintext HTTP servers on one port: `http.<port>`, with
+/// `.<bind>` when the servers bind one address.
+pub fn gateway_http_route(port: u16, bind: Option<&str>) -> String {
+    format!("http.{port}{}", bind_suffix(bind))
+}
+
+/// Route config of one HTTPS server that terminates TLS:
+/// `https.<port>.<port name>.<gateway>.<namespace>` (and `.<bind>`), as istiod names it.
+pub fn gateway_https_route(
+    port: u16,
+    port_name: &str,
+    gateway: &str,
+    namespace: &str,
+    bind: Option<&str>,
+) -> String {
+    format!(
+        "https.{port}.{port_name}.{gateway}.{namespace}{}",
+        bind_suffix(bind)
+    )
+}
+
+fn bind_suffix(bind: Option<&str>) -> String {
+    bind.map(|b| format!(".{b}")).unwrap_or_default()
+}
+
+/// A gateway listener: `<bind>_<port>`, `0.0.0.0_<port>` unless the server binds an address.
+pub fn gateway_listener(bind: Option<&str>, port: u16) -> String {
+    format!("{}_{port}", bind.unwrap_or(WILDCARD_ADDRESS))
+}
+
+/// The virtual host that answers 404 on a gateway route config no VirtualService fills:
+/// `blackhole:<port>`.
+pub fn gateway_blackhole_vhost(port: u16) -> String {
+    virtual_host("blackhole", port)
+}
+
+/// SDS name of a gateway credential: `kubernetes://<secret name>`.
+pub fn credential_secret(name: &str) -> String {
+    format!("{CREDENTIAL_PREFIX}{name}")
+}
+
+/// SDS name of a gateway credential's CA bundle: `kubernetes://<secret name>-cacert`.
+pub fn credential_ca_secret(name: &str) -> String {
+    format!("{CREDENTIAL_PREFIX}{name}{CREDENTIAL_CA_SUFFIX}")
+}
+
+/// Prefix of SDS names that refer to Kubernetes Secrets.
+pub const CREDENTIAL_PREFIX: &str = "kubernetes://";
+/// Suffix of the SDS name of a credential's CA bundle.
+pub const CREDENTIAL_CA_SUFFIX: &str = "-cacert";

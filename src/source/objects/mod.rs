@@ -13,8 +13,10 @@ use crate::problem::ObjectRef;
 
 mod core;
 pub mod networking;
+mod secret;
 
 pub use self::core::*;
+pub use self::secret::Secret;
 
 /// Declares `KubeObject` with one variant per kind, and the accessors every variant shares.
 macro_rules! kube_objects {
@@ -54,6 +56,7 @@ kube_objects! {
     Service(Service),
     EndpointSlice(EndpointSlice),
     Pod(Pod),
+    Secret(Secret),
     VirtualService(networking::IstioObject<networking::VirtualServiceSpec>),
     DestinationRule(networking::IstioObject<networking::DestinationRuleSpec>),
     ServiceEntry(networking::IstioObject<networking::ServiceEntrySpec>),
