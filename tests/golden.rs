@@ -531,3 +531,41 @@ fn gateway() {
         panic!("{e}");
     }
 }
+
+/// Protocol sniffing and VirtualService tcp/tls routes (testdata/traffic/sniffing): ports
+/// without a declared protocol, a headless one among them; a weighted TCP split; TLS routes
+/// by SNI; a TCP route for one source's pods on a sniffed port.
+#[test]
+fn sniffing() {
+    let input = load_dir(&root().join("testdata/traffic/sniffing"))
+        .expect("testdata/traffic/sniffing loads");
+    assert!(
+        input.problems.is_empty(),
+        "input problems: {:?}",
+        input.problems
+    );
+    let built = build_model(&input);
+    assert!(
+        built.problems.is_empty(),
+        "model problems: {:?}",
+        built.problems
+    );
+    run_case(
+        "sniffing",
+        built.model,
+        &[
+            (
+                "sleep",
+                "sidecar~10.244.6.10~sleep.web~web.svc.cluster.local",
+            ),
+            (
+                "echo",
+                "sidecar~10.244.5.10~echo-v1.shop~shop.svc.cluster.local",
+            ),
+            (
+                "legacy",
+                "sidecar~10.244.5.11~legacy-v1.shop~shop.svc.cluster.local",
+            ),
+        ],
+    );
+}

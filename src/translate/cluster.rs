@@ -14,6 +14,8 @@
 //! gets istiod's `alt_stat_name` (`<name>;`), which with Istio's stats tag rules keeps the
 //! whole cluster name as the `cluster_name` label.
 
+pub mod sniffed;
+
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
@@ -158,6 +160,8 @@ pub fn outbound_subset_cluster(service: &Service, port: &ServicePort, subset: &s
     };
     if port.protocol.is_http2() {
         cluster.typed_extension_protocol_options = http2_protocol_options();
+    } else if port.protocol.is_sniffed() {
+        cluster.typed_extension_protocol_options = sniffed::use_downstream_protocol_options();
     }
     cluster
 }
@@ -198,6 +202,8 @@ pub fn inbound_cluster(target_port: u16, protocol: Protocol) -> Cluster {
     });
     if protocol.is_http2() {
         cluster.typed_extension_protocol_options = http2_protocol_options();
+    } else if protocol.is_sniffed() {
+        cluster.typed_extension_protocol_options = sniffed::use_downstream_protocol_options();
     }
     cluster
 }

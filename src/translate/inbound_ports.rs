@@ -15,7 +15,8 @@ use crate::mesh::{MeshModel, ObjectKey, Protocol, ProxyId, TargetPort, Workload}
 pub type InboundPorts = BTreeMap<u16, Protocol>;
 
 /// The inbound ports of `workload`. When services disagree on a port's protocol, the port
-/// is HTTP only if every one of them says HTTP (else plain TCP, which carries anything).
+/// is HTTP only if every one of them says HTTP, detected when each says HTTP or nothing,
+/// else plain TCP (which carries anything, and never waits for the client to speak).
 pub fn inbound_ports(model: &MeshModel, workload: &Workload) -> InboundPorts {
     let mut ports = InboundPorts::new();
     for service in model.services_selecting(workload) {
@@ -35,15 +36,23 @@ pub fn inbound_ports(model: &MeshModel, workload: &Workload) -> InboundPorts {
             }
             ports
                 .entry(target)
-                .and_modify(|existing| {
-                    if !(existing.is_http() && port.protocol.is_http()) {
-                        *existing = Protocol::Tcp;
-                    }
-                })
+                .and_modify(|existing| *existing = merged(*existing, port.protocol))
                 .or_insert(port.protocol);
         }
     }
     ports
+}
+
+/// One protocol for a target port two services declare (see `inbound_ports`).
+fn merged(a: Protocol, b: Protocol) -> Protocol {
+    let http_or_sniffed = |p: Protocol| p.is_http() || p.is_sniffed();
+    if a == b || (a.is_http() && b.is_http()) {
+        a
+    } else if http_or_sniffed(a) && http_or_sniffed(b) {
+        Protocol::Unsupported
+    } else {
+        Protocol::Tcp
+    }
 }
 
 /// A stand-in workload from the proxy's node metadata (`LABELS`), when it has labels.
@@ -72,4 +81,26 @@ pub fn workload_from_metadata(proxy: &ProxyId) -> Option<Workload> {
         named_ports: Default::default(),
         mtls_ready: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disagreeing_services_merge_to_what_carries_both() {
+        use Protocol::*;
+        for (a, b, want) in [
+            (Http, Grpc, Http),
+            (Http, Unsupported, Unsupported),
+            (Unsupported, Grpc, Unsupported),
+            (Unsupported, Unsupported, Unsupported),
+            (Unsupported, Tcp, Tcp),
+            (Http, Tcp, Tcp),
+            (Mysql, Tcp, Tcp),
+        ] {
+            assert_eq!(merged(a, b), want, "{a:?} + {b:?}");
+            assert_eq!(merged(b, a).is_http(), want.is_http(), "{b:?} + {a:?}");
+        }
+    }
 }

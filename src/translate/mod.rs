@@ -252,9 +252,12 @@ impl Translator {
 
     fn routes(&self, key: &ScopeKey, labels: &BTreeMap<String, String>) -> Arc<ResourceMap> {
         cached_bounded(&self.routes, key, MAX_SCOPES, || {
+            let scope = self.scope(key, labels);
             encode_all(
                 type_url::ROUTE,
-                route::outbound_route_configs(&self.scope(key, labels)),
+                route::outbound_route_configs(&scope)
+                    .into_iter()
+                    .chain(route::sniffed::sniffed_route_configs(&scope)),
                 |r| &r.name,
             )
         })

@@ -219,3 +219,15 @@ pub fn credential_ca_secret(name: &str) -> String {
 pub const CREDENTIAL_PREFIX: &str = "kubernetes://";
 /// Suffix of the SDS name of a credential's CA bundle.
 pub const CREDENTIAL_CA_SUFFIX: &str = "-cacert";
+
+/// Route config of a sniffed (undeclared protocol) service port: `<fqdn>:<port>`, one per
+/// service, since its listener is the service's own address, not the shared wildcard.
+pub fn sniffed_route_config(hostname: &str, port: u16) -> String {
+    format!("{hostname}:{port}")
+}
+
+/// Stat prefix of the HTTP connection manager on an outbound listener bound to an address,
+/// `outbound_<address>_<port>;` for listener `<address>_<port>` (sniffed ports).
+pub fn outbound_listener_stat_prefix(listener: &str) -> String {
+    delimited_stat_name(&format!("outbound_{listener}"))
+}

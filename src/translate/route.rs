@@ -4,6 +4,8 @@
 //! namespace, so these are built per scope (`scope::ScopeKey`).
 //! Inbound: a small inline config per HTTP target port, to the inbound cluster.
 
+pub mod sniffed;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::envoy::config::route::v3::{

@@ -143,7 +143,7 @@ fn ports(wire: &[objects::ServicePort]) -> Result<Vec<ServicePort>, Invalid> {
             name: name.to_string(),
             port: number,
             target_port,
-            protocol: Protocol::for_port(p.app_protocol.as_deref(), name),
+            protocol: Protocol::for_kubernetes_port(p.app_protocol.as_deref(), name, number),
         });
     }
     Ok(out)

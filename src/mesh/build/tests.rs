@@ -102,7 +102,7 @@ fn headless_services_have_no_cluster_ip() {
     assert!(built.problems.is_empty(), "{:?}", built.problems);
     let svc = &built.model.services[&key("default", "h")];
     assert_eq!(svc.cluster_ip, None);
-    assert_eq!(svc.ports[0].protocol, Protocol::Tcp);
+    assert_eq!(svc.ports[0].protocol, Protocol::Unsupported);
 }
 
 #[test]

@@ -5,9 +5,11 @@ pub mod cors;
 pub mod fault;
 pub mod grpc_stats;
 pub mod hcm;
+pub mod http_inspector;
 pub mod original_dst;
 pub mod router;
 pub mod tcp_proxy;
+pub mod tls_inspector;
 
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};

@@ -2,18 +2,21 @@
 //! pod. The `original_dst` listener filter restores the port the client dialled; one
 //! filter chain per served target port (`0.0.0.0_<port>`) sends it to `inbound|<port>||`,
 //! through the HTTP connection manager for HTTP ports. Anything else passes through to the
-//! application as dialled. Depends only on the inbound port set, so proxies with the same
-//! ports share it.
+//! application as dialled. Ports whose protocol is not declared get two chains instead, HTTP
+//! detected by `http_inspector` and TCP (`sniffing`). Depends only on the inbound port set,
+//! so proxies with the same ports share it.
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
 
+use super::sniffing;
 use super::{
     destination_port_match, listener, listener_filters_without_deadline,
     max_connections_per_socket_event, tcp_chain,
 };
 use crate::mesh::Protocol;
 use crate::translate::filter::hcm::{hcm_filter, Routes, Side};
+use crate::translate::filter::http_inspector::http_inspector_filter_on_ports;
 use crate::translate::filter::original_dst::original_dst_filter;
 use crate::translate::inbound_ports::InboundPorts;
 use crate::translate::naming;
@@ -45,14 +48,22 @@ pub fn virtual_inbound(ports: &InboundPorts) -> Listener {
         // A connection whose original destination is 15006 itself would loop.
         Some(naming::INBOUND_CAPTURE_PORT),
     )];
-    filter_chains.extend(
-        ports
-            .iter()
-            .map(|(port, protocol)| port_chain(*port, *protocol)),
-    );
+    let mut sniffed = Vec::new();
+    for (port, protocol) in ports {
+        if protocol.is_sniffed() {
+            sniffed.push(*port);
+            filter_chains.extend(sniffing::inbound_chains(*port));
+        } else {
+            filter_chains.push(port_chain(*port, *protocol));
+        }
+    }
+    let mut listener_filters = vec![original_dst_filter()];
+    if !sniffed.is_empty() {
+        listener_filters.push(http_inspector_filter_on_ports(&sniffed));
+    }
     listener_filters_without_deadline(Listener {
         max_connections_to_accept_per_socket_event: max_connections_per_socket_event(),
-        listener_filters: vec![original_dst_filter()],
+        listener_filters,
         filter_chains,
         default_filter_chain: Some(tcp_chain(
             naming::PASSTHROUGH_CHAIN,
@@ -71,6 +82,7 @@ pub fn virtual_inbound(ports: &InboundPorts) -> Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::inbound_ports::InboundPorts;
     use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
     use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
     use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
@@ -94,5 +106,38 @@ mod tests {
         );
         let tcp = TcpProxy::decode(config(&port_chain(3306, Protocol::Tcp))).unwrap();
         assert_eq!(tcp.stat_prefix, "inbound|3306||");
+    }
+
+    #[test]
+    fn sniffed_ports_get_two_chains_and_the_inspector_only_for_them() {
+        let ports = InboundPorts::from([
+            (8080, Protocol::Unsupported),
+            (9080, Protocol::Http),
+            (3306, Protocol::Tcp),
+        ]);
+        let l = virtual_inbound(&ports);
+        let names: Vec<&str> = l.filter_chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "virtualInbound-blackhole",
+                "0.0.0.0_3306",
+                "0.0.0.0_8080",
+                "0.0.0.0_8080",
+                "0.0.0.0_9080"
+            ]
+        );
+        let filters: Vec<&str> = l.listener_filters.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            filters,
+            [
+                crate::translate::filter::original_dst::NAME,
+                crate::translate::filter::http_inspector::NAME
+            ]
+        );
+        assert!(l.listener_filters[1].filter_disabled.is_some());
+        // Without sniffed ports, nothing reads ahead.
+        let declared = virtual_inbound(&InboundPorts::from([(9080, Protocol::Http)]));
+        assert_eq!(declared.listener_filters.len(), 1);
     }
 }

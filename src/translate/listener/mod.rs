@@ -1,8 +1,12 @@
 //! Listeners: the outbound side (`virtualOutbound` and the per-port listeners it hands
 //! connections to) and the inbound side (`virtualInbound`).
 
+pub mod chain_opts;
 pub mod inbound;
+pub mod l4_routes;
 pub mod outbound;
+pub mod service_port;
+pub mod sniffing;
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};

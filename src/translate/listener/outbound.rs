@@ -1,16 +1,19 @@
 //! The outbound side: `virtualOutbound` on 15001 catches redirected connections and hands
-//! each to the listener matching its original destination: `<VIP>_<port>` for TCP service
-//! ports (an exact address match wins over the wildcard, as in Istio), `0.0.0.0_<port>`
-//! for HTTP ports (routes over RDS, config `"<port>"`). Unknown destinations pass through,
-//! and so do HTTP ports the sidecar owns (`naming::is_proxy_port`).
-//! They depend on what the proxy's scope sees (its Sidecar, its outbound policy).
+//! each to the listener matching its original destination: `<VIP>_<port>` for TCP and
+//! sniffed service ports (an exact address match wins over the wildcard, as in Istio; see
+//! `service_port`), `0.0.0.0_<port>` for HTTP ports (routes over RDS, config `"<port>"`).
+//! Unknown destinations pass through, and so do HTTP ports the sidecar owns
+//! (`naming::is_proxy_port`).
+//! They depend on what the proxy's scope sees (its Sidecar, its outbound policy, the
+//! VirtualServices whose TCP and TLS routes apply to it, its DestinationRules).
 
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
-use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener};
+use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration};
 
+use super::service_port::service_port_listener;
 use super::{
     listener, listener_filters_without_deadline, max_connections_per_socket_event, tcp_chain,
 };
@@ -25,14 +28,19 @@ use crate::translate::scope::Scope;
 /// chains are established at once, but the field is set on every chain alike.
 pub const TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECS: i64 = 15;
 
+/// Where outbound connections no filter chain takes go.
+pub fn catch_all_cluster(policy: &OutboundPolicy) -> &'static str {
+    match policy {
+        OutboundPolicy::AllowAny => naming::PASSTHROUGH_CLUSTER,
+        OutboundPolicy::RegistryOnly => naming::BLACKHOLE_CLUSTER,
+    }
+}
+
 /// `virtualOutbound`: connections to a destination no other listener takes pass through,
 /// or, under REGISTRY_ONLY, go to the blackhole.
 pub fn virtual_outbound(policy: &OutboundPolicy) -> Listener {
     // The chain keeps its name either way, as in istiod.
-    let cluster = match policy {
-        OutboundPolicy::AllowAny => naming::PASSTHROUGH_CLUSTER,
-        OutboundPolicy::RegistryOnly => naming::BLACKHOLE_CLUSTER,
-    };
+    let cluster = catch_all_cluster(policy);
     Listener {
         use_original_dst: Some(BoolValue { value: true }),
         max_connections_to_accept_per_socket_event: max_connections_per_socket_event(),
@@ -82,20 +90,6 @@ fn http_listener(port: u16) -> Listener {
     handed_off(name, naming::WILDCARD_ADDRESS, port, chain)
 }
 
-fn tcp_listener(address: &str, port: u16, cluster: &str) -> Listener {
-    let name = naming::tcp_listener(address, port);
-    let chain = tcp_chain(&name, cluster, None);
-    handed_off(name, address, port, chain)
-}
-
-/// As `tcp_listener`, with `tcp_proxy` as the chain's filter (the proxy's DestinationRule
-/// applied to it).
-fn tcp_listener_with(address: &str, port: u16, cluster: &str, tcp_proxy: Filter) -> Listener {
-    let mut l = tcp_listener(address, port, cluster);
-    l.filter_chains[0].filters = vec![tcp_proxy];
-    l
-}
-
 /// Every outbound listener a scope sees, `virtualOutbound` included, sorted by name.
 pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
     let model = scope.model;
@@ -119,7 +113,6 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
                     && p.port != naming::INBOUND_CAPTURE_PORT
             })
         {
-            let cluster = naming::outbound_cluster(port.port, "", &service.hostname);
             // A headless service has no VIP: clients dial the pods, so listen per pod IP.
             let addresses: Vec<String> = match &service.cluster_ip {
                 Some(vip) => vec![vip.clone()],
@@ -135,8 +128,7 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
                     .unwrap_or_default(),
             };
             for address in addresses {
-                let tcp_proxy = scope.tcp_proxy_filter(service, &cluster, "");
-                let l = tcp_listener_with(&address, port.port, &cluster, tcp_proxy);
+                let l = service_port_listener(scope, service, port, &address);
                 // Two services on the same address and port: the first (by key) keeps it.
                 listeners.entry(l.name.clone()).or_insert(l);
             }
@@ -183,11 +175,18 @@ mod tests {
 
     #[test]
     fn per_port_listeners_as_istiod_builds_them() {
-        let cluster = "outbound|3306||db.shop.svc.cluster.local";
-        for l in [
-            http_listener(9080),
-            tcp_listener("10.96.0.20", 3306, cluster),
-        ] {
+        use super::super::chain_opts::{outbound_listener, ChainOpts};
+        use crate::translate::filter::tcp_proxy::tcp_proxy_filter;
+        let tcp = outbound_listener(
+            "10.96.0.20",
+            3306,
+            vec![ChainOpts {
+                filters: vec![tcp_proxy_filter("outbound|3306||db.shop.svc.cluster.local")],
+                ..Default::default()
+            }],
+            naming::PASSTHROUGH_CLUSTER,
+        );
+        for l in [http_listener(9080), tcp] {
             assert_eq!(l.bind_to_port, Some(BoolValue { value: false }));
             assert_eq!(l.listener_filters_timeout, Some(Duration::default()));
             assert!(l.continue_on_listener_filters_timeout, "{}", l.name);
