@@ -213,11 +213,25 @@ fn tcp_chains(
     out
 }
 
+/// The VirtualServices of the scope with TCP or TLS routes: the only ones `l4_chains`
+/// reads, collected once for all of a proxy's listeners.
+pub fn l4_rules<'a>(scope: &Scope<'a>) -> Vec<&'a VirtualService> {
+    scope
+        .virtual_services()
+        .filter(|vs| !vs.tcp.is_empty() || !vs.tls.is_empty())
+        .map(|vs| vs.as_ref())
+        .collect()
+}
+
 /// The L4 chains of a non-HTTP service port for the scope's proxy: TLS routes on TLS and
-/// HTTPS ports, TCP routes on the others, from the VirtualServices the scope sees.
-pub fn l4_chains(scope: &Scope, service: &Service, port: &ServicePort) -> Vec<ChainOpts> {
-    let visible: Vec<&VirtualService> = scope.virtual_services().map(|vs| vs.as_ref()).collect();
-    let rules = rules_for_host(&visible, &service.hostname);
+/// HTTPS ports, TCP routes on the others. `rules`: `l4_rules(scope)`.
+pub fn l4_chains(
+    scope: &Scope,
+    rules: &[&VirtualService],
+    service: &Service,
+    port: &ServicePort,
+) -> Vec<ChainOpts> {
+    let rules = rules_for_host(rules, &service.hostname);
     match port.protocol {
         Protocol::Tls | Protocol::Https => tls_chains(scope, service, port, &rules),
         _ => tcp_chains(scope, service, port, &rules),

@@ -62,6 +62,18 @@ impl World {
     }
 }
 
+/// `l4_chains` for a proxy in `namespace` with `labels`.
+fn chains_for(
+    world: &World,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    service: &Service,
+    port: &ServicePort,
+) -> Vec<ChainOpts> {
+    let scope = world.scope(namespace, labels);
+    l4_chains(&scope, &l4_rules(&scope), service, port)
+}
+
 fn key(ns: &str, name: &str) -> ObjectKey {
     ObjectKey {
         namespace: ns.into(),
@@ -145,7 +157,7 @@ fn weighted_tcp_route_takes_the_whole_port() {
     );
     let world = World::new(&[&db], vec![rule], Vec::new());
     let labels = no_labels();
-    let chains = l4_chains(&world.scope("shop", &labels), &db, &db.ports[0]);
+    let chains = chains_for(&world, "shop", &labels, &db, &db.ports[0]);
     assert_eq!(
         chains.len(),
         1,
@@ -200,14 +212,14 @@ fn tcp_matches_on_source_and_subnets() {
     let batch = BTreeMap::from([("app".to_string(), "batch".to_string())]);
     let web = BTreeMap::from([("app".to_string(), "web".to_string())]);
     // The batch proxy matches the first route, which takes the whole port.
-    let for_batch = l4_chains(&world.scope("shop", &batch), &db, &db.ports[0]);
+    let for_batch = chains_for(&world, "shop", &batch, &db, &db.ports[0]);
     assert_eq!(for_batch.len(), 1);
     assert_eq!(
         cluster(&for_batch[0]),
         "outbound|5432||db-batch.shop.svc.cluster.local"
     );
     // Others get the subnet chain, then the service's own.
-    let for_web = l4_chains(&world.scope("shop", &web), &db, &db.ports[0]);
+    let for_web = chains_for(&world, "shop", &web, &db, &db.ports[0]);
     assert_eq!(for_web.len(), 2);
     assert_eq!(for_web[0].destination_cidrs, ["10.96.0.0/16"]);
     assert_eq!(
@@ -254,7 +266,7 @@ fn tls_routes_match_sni_once_per_distinct_match() {
     );
     let labels = no_labels();
     let world = World::new(&[&secure], vec![rule], Vec::new());
-    let chains = l4_chains(&world.scope("web", &labels), &secure, &secure.ports[0]);
+    let chains = chains_for(&world, "web", &labels, &secure, &secure.ports[0]);
     assert_eq!(chains.len(), 2, "no plain chain once SNI routes exist");
     assert_eq!(chains[0].sni_hosts, ["a.secure.example"]);
     assert_eq!(
@@ -268,7 +280,7 @@ fn tls_routes_match_sni_once_per_distinct_match() {
     );
     // A TLS port without routes has its plain chain.
     let empty = World::new(&[&secure], Vec::new(), Vec::new());
-    let plain = l4_chains(&empty.scope("web", &labels), &secure, &secure.ports[0]);
+    let plain = chains_for(&empty, "web", &labels, &secure, &secure.ports[0]);
     assert_eq!(plain.len(), 1);
     assert!(plain[0].is_match_all());
     assert_eq!(
@@ -363,14 +375,14 @@ fn destination_rules_set_idle_timeout_duration_and_source_ip_hashing() {
     );
     let world = World::new(&[&db], vec![to_v2], vec![dr]);
     let labels = no_labels();
-    let whole = tcp_proxy(&l4_chains(&world.scope("shop", &labels), &db, &db.ports[0])[0]);
+    let whole = tcp_proxy(&chains_for(&world, "shop", &labels, &db, &db.ports[0])[0]);
     assert_eq!(whole.idle_timeout.unwrap().seconds, 30);
     let max = whole.max_downstream_connection_duration.unwrap();
     assert_eq!((max.seconds, max.nanos), (1, 500_000_000));
     assert_eq!(whole.hash_policy.len(), 1, "hash on the source IP");
-    let subset = tcp_proxy(&l4_chains(&world.scope("batch", &labels), &db, &db.ports[0])[0]);
+    let subset = tcp_proxy(&chains_for(&world, "batch", &labels, &db, &db.ports[0])[0]);
     assert_eq!(
-        cluster(&l4_chains(&world.scope("batch", &labels), &db, &db.ports[0])[0]),
+        cluster(&chains_for(&world, "batch", &labels, &db, &db.ports[0])[0]),
         "outbound|5432|v2|db.shop.svc.cluster.local"
     );
     assert!(

@@ -13,6 +13,7 @@ use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration};
 
+use super::l4_routes::l4_rules;
 use super::service_port::service_port_listener;
 use super::{
     listener, listener_filters_without_deadline, max_connections_per_socket_event, tcp_chain,
@@ -96,6 +97,7 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
     let mut listeners: BTreeMap<String, Listener> = BTreeMap::new();
     let virtual_outbound = virtual_outbound(&scope.outbound_policy());
     listeners.insert(virtual_outbound.name.clone(), virtual_outbound);
+    let l4 = l4_rules(scope);
     // `http_ports` leaves out the proxy's own ports.
     for port in http_ports(scope).into_keys() {
         let l = http_listener(port);
@@ -128,7 +130,7 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
                     .unwrap_or_default(),
             };
             for address in addresses {
-                let l = service_port_listener(scope, service, port, &address);
+                let l = service_port_listener(scope, &l4, service, port, &address);
                 // Two services on the same address and port: the first (by key) keeps it.
                 listeners.entry(l.name.clone()).or_insert(l);
             }

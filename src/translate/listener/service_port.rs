@@ -9,17 +9,20 @@ use super::chain_opts::outbound_listener;
 use super::l4_routes::l4_chains;
 use super::outbound::catch_all_cluster;
 use super::sniffing::outbound_http_chain;
+use crate::mesh::traffic::VirtualService;
 use crate::mesh::{Service, ServicePort};
 use crate::translate::naming;
 use crate::translate::scope::Scope;
 
+/// `rules`: the scope's VirtualServices with L4 routes (`l4_routes::l4_rules`).
 pub fn service_port_listener(
     scope: &Scope,
+    rules: &[&VirtualService],
     service: &Service,
     port: &ServicePort,
     address: &str,
 ) -> Listener {
-    let mut chains = l4_chains(scope, service, port);
+    let mut chains = l4_chains(scope, rules, service, port);
     if port.protocol.is_sniffed() {
         chains.push(outbound_http_chain(
             &naming::tcp_listener(address, port.port),
