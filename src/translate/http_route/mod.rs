@@ -1,134 +1,166 @@
-//! Envoy routes from a VirtualService's `http` rules.
+//! VirtualService HTTP routes as Envoy routes, built as istiod builds them for one
+//! listener port and one proxy (a sidecar, or a gateway named by `GatewayRef`): one Envoy
+//! route per match block (blocks OR-ed, fields AND-ed), the routes of a delegate merged
+//! under the parent's matches, and everything after the first catch-all route left out
+//! (Envoy would never reach it).
 //!
-//! Placeholder until the VirtualService translation lands: it knows only uri exact and
-//! prefix matches (other match fields make a block that matches nothing, so a rule never
-//! catches more than it asked for), weighted destinations to
-//! `outbound|<port>|<subset>|<fqdn>`, no timeout and Istio's default retries. Match blocks
-//! bound to other gateways are left out, as istiod does.
+//! One file per concern: `matching` (matches, source checks), `action` (destinations,
+//! weights, timeout), `retry`, `fault`, `mirror`, `cors`, `headers`, `redirect` (redirect
+//! and direct response), `rewrite`, `delegate`, `operation` (decorator and metadata).
 
-use envoy_types::pb::envoy::config::route::v3::{
-    route::Action, route_action::ClusterSpecifier, route_match::PathSpecifier,
-    weighted_cluster::ClusterWeight, Route, RouteAction, RouteMatch, WeightedCluster,
-};
-use envoy_types::pb::google::protobuf::{Duration, UInt32Value};
+mod action;
+mod cors;
+mod delegate;
+mod fault;
+mod headers;
+mod matching;
+mod mirror;
+mod operation;
+mod placeholder;
+mod redirect;
+mod retry;
+mod rewrite;
+#[cfg(test)]
+mod tests;
 
-use crate::mesh::traffic::{
-    GatewayRef, HttpAction, HttpMatch, StringMatch, VirtualService, WeightedDestination,
-};
-use crate::translate::naming;
-use crate::translate::route::default_retry_policy;
-use crate::translate::scope::Scope;
+use std::collections::BTreeMap;
 
-/// The routes of `vs` for traffic on `port` through `context` (`mesh` or a Gateway).
-pub fn virtual_host_routes(
-    scope: &Scope,
-    vs: &VirtualService,
-    port: u16,
-    context: &GatewayRef,
-) -> Vec<Route> {
-    let mut out = Vec::new();
-    for (i, rule) in vs.http.iter().enumerate() {
-        let HttpAction::Route(destinations) = &rule.action else {
-            continue;
-        };
-        let Some(action) = route_action(scope, destinations, port) else {
-            continue;
-        };
-        let matches: Vec<&HttpMatch> = rule
-            .matches
-            .iter()
-            .filter(|m| m.gateways.is_empty() || m.gateways.contains(context))
-            .collect();
-        if !rule.matches.is_empty() && matches.is_empty() {
-            continue;
+use envoy_types::pb::envoy::config::route::v3::route::Action;
+use envoy_types::pb::envoy::config::route::v3::route_action::HashPolicy;
+use envoy_types::pb::envoy::config::route::v3::{Route, RouteAction};
+
+use crate::mesh::traffic::{GatewayRef, HttpAction, HttpMatch, HttpRoute, VirtualService};
+use crate::mesh::MeshModel;
+
+pub use matching::is_catch_all;
+pub use placeholder::virtual_host_routes;
+
+/// What building routes needs to know beyond the VirtualService: the mesh (services for
+/// destination ports, delegates), the proxy the routes are for, and where they will be
+/// served.
+pub struct RouteContext<'a> {
+    pub model: &'a MeshModel,
+    /// The proxy's namespace, for `sourceNamespace`.
+    pub proxy_namespace: &'a str,
+    /// The proxy's workload labels, for `sourceLabels`.
+    pub proxy_labels: &'a BTreeMap<String, String>,
+    /// `Mesh` for sidecars; a gateway's own key for gateway proxies.
+    pub gateway: &'a GatewayRef,
+    /// The consistent-hash policies of the DestinationRule for (host, subset, port), when
+    /// it has any.
+    pub hash_policies: &'a dyn Fn(&str, &str, u16) -> Vec<HashPolicy>,
+}
+
+impl RouteContext<'_> {
+    fn is_gateway(&self) -> bool {
+        matches!(self.gateway, GatewayRef::Gateway(_))
+    }
+}
+
+/// No consistent hashing anywhere (for callers without DestinationRules).
+pub fn no_hash_policies(_: &str, _: &str, _: u16) -> Vec<HashPolicy> {
+    Vec::new()
+}
+
+/// The Envoy routes of `vs` for requests arriving on `port`, in order. Empty when no
+/// match applies to this proxy and port.
+pub fn build_routes(ctx: &RouteContext, vs: &VirtualService, port: u16) -> Vec<Route> {
+    let http = delegate::merged_http_routes(ctx.model, vs);
+    let mut out = Vec::with_capacity(http.len());
+    for route in http.iter() {
+        if route.matches.is_empty() {
+            out.extend(translate_route(ctx, vs, route, None, port));
+            // Matches everything: later routes are unreachable.
+            break;
         }
-        let name = rule
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{}.{i}", vs.key.name));
-        let route_matches: Vec<RouteMatch> = if matches.is_empty() {
-            vec![prefix("/")]
-        } else {
-            matches.iter().filter_map(|m| route_match(m)).collect()
-        };
-        for m in route_matches {
-            out.push(Route {
-                name: name.clone(),
-                r#match: Some(m),
-                action: Some(Action::Route(action.clone())),
-                ..Default::default()
-            });
+        let mut catch_all = false;
+        for m in &route.matches {
+            if let Some(r) = translate_route(ctx, vs, route, Some(m), port) {
+                catch_all = is_catch_all(&r);
+                out.push(r);
+                if catch_all {
+                    break;
+                }
+            }
+        }
+        if catch_all {
+            break;
         }
     }
     out
 }
 
-fn prefix(p: &str) -> RouteMatch {
-    RouteMatch {
-        path_specifier: Some(PathSpecifier::Prefix(p.to_string())),
-        ..Default::default()
-    }
-}
-
-fn route_match(m: &HttpMatch) -> Option<RouteMatch> {
-    let only_uri = HttpMatch {
-        uri: m.uri.clone(),
-        gateways: m.gateways.clone(),
-        name: m.name.clone(),
-        ..Default::default()
-    };
-    if *m != only_uri {
-        return None;
-    }
-    Some(match &m.uri {
-        None => prefix("/"),
-        Some(StringMatch::Prefix(p)) => prefix(p),
-        Some(StringMatch::Exact(p)) => RouteMatch {
-            path_specifier: Some(PathSpecifier::Path(p.clone())),
-            ..Default::default()
-        },
-        Some(StringMatch::Regex(_)) => return None,
-    })
-}
-
-fn cluster(scope: &Scope, d: &WeightedDestination, listener_port: u16) -> String {
-    let dest = &d.destination;
-    let port = dest.port.unwrap_or_else(|| {
-        scope
-            .model
-            .service_by_hostname(&dest.host)
-            .filter(|s| s.ports.len() == 1)
-            .map(|s| s.ports[0].port)
-            .unwrap_or(listener_port)
-    });
-    naming::outbound_cluster(port, dest.subset.as_deref().unwrap_or(""), &dest.host)
-}
-
-fn route_action(
-    scope: &Scope,
-    destinations: &[WeightedDestination],
+/// One Envoy route for one match block of `route` (or for every request when `m` is
+/// `None`); `None` when the block's port or source does not fit this port and proxy.
+fn translate_route(
+    ctx: &RouteContext,
+    vs: &VirtualService,
+    route: &HttpRoute,
+    m: Option<&HttpMatch>,
     port: u16,
-) -> Option<RouteAction> {
-    let specifier = match destinations {
-        [] => return None,
-        [single] => ClusterSpecifier::Cluster(cluster(scope, single, port)),
-        many => ClusterSpecifier::WeightedClusters(WeightedCluster {
-            clusters: many
-                .iter()
-                .filter(|d| d.weight > 0)
-                .map(|d| ClusterWeight {
-                    name: cluster(scope, d, port),
-                    weight: Some(UInt32Value { value: d.weight }),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }),
+) -> Option<Route> {
+    if let Some(m) = m {
+        if m.port.is_some_and(|p| p != port) || !matching::source_matches(ctx, m) {
+            return None;
+        }
+    }
+    let name = match (route.name.as_deref(), m.and_then(|m| m.name.as_deref())) {
+        (Some(r), Some(n)) => format!("{r}.{n}"),
+        (None, Some(n)) => format!(".{n}"),
+        (r, None) => r.unwrap_or_default().to_string(),
     };
-    Some(RouteAction {
-        cluster_specifier: Some(specifier),
-        timeout: Some(Duration::default()),
-        retry_policy: Some(default_retry_policy()),
+    let route_headers = headers::operations(&route.headers);
+    let mut out = Route {
+        name,
+        r#match: Some(matching::route_match(m)),
+        metadata: Some(operation::config_metadata(&vs.key)),
+        request_headers_to_add: route_headers.request_add,
+        request_headers_to_remove: route_headers.request_remove,
+        response_headers_to_add: route_headers.response_add,
+        response_headers_to_remove: route_headers.response_remove,
         ..Default::default()
-    })
+    };
+    out.action = Some(match &route.action {
+        HttpAction::Redirect(r) => Action::Redirect(redirect::redirect_action(r, port)),
+        HttpAction::DirectResponse { status, body } => {
+            Action::DirectResponse(redirect::direct_response(*status, body.as_deref()))
+        }
+        HttpAction::Route(destinations) => {
+            let mut action = RouteAction::default();
+            action::set_timeout(&mut action, route.timeout);
+            let authority =
+                rewrite::apply(&mut action, route.rewrite.as_ref()).or(route_headers.authority);
+            if let Some(authority) = authority {
+                action.host_rewrite_specifier = Some(rewrite::host_literal(authority));
+            }
+            action.request_mirror_policies = route
+                .mirrors
+                .iter()
+                .filter_map(|mirror| mirror::mirror_policy(ctx, mirror, port))
+                .collect();
+            let consistent_hash =
+                action::set_destinations(ctx, &mut out, &mut action, destinations, port);
+            action.retry_policy = retry::retry_policy(route.retries.as_ref(), consistent_hash);
+            Action::Route(action)
+        }
+        // A delegate's routes are merged in before this point; a delegate that is missing
+        // (or itself delegates) leaves nothing to serve.
+        HttpAction::Delegate(_) => return None,
+    });
+    out.decorator = Some(operation::decorator(&out, &vs.key.name, port));
+    let mut per_filter = BTreeMap::new();
+    if let Some(fault) = route.fault.as_ref().and_then(fault::http_fault) {
+        per_filter.insert(
+            crate::translate::filter::fault::NAME.to_string(),
+            crate::translate::filter::any(&fault),
+        );
+    }
+    if let Some(cors) = &route.cors {
+        per_filter.insert(
+            crate::translate::filter::cors::NAME.to_string(),
+            crate::translate::filter::any(&cors::cors_policy(cors)),
+        );
+    }
+    out.typed_per_filter_config = per_filter.into_iter().collect();
+    Some(out)
 }
