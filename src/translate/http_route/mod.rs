@@ -22,6 +22,7 @@ mod retry;
 mod rewrite;
 #[cfg(test)]
 mod tests;
+pub mod vhost;
 
 use std::collections::BTreeMap;
 
