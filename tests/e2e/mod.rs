@@ -17,6 +17,7 @@ pub mod process;
 pub mod prometheus;
 pub mod syncz;
 pub mod traffic;
+pub mod upstream;
 
 use std::sync::{Mutex, MutexGuard};
 
