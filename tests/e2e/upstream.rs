@@ -76,6 +76,15 @@ fn script(lab: &Lab) -> PathBuf {
     path
 }
 
+/// A Python 3 the app user may run: a system one, not a per-user install (pyenv shims under
+/// /root are unreadable to other users).
+fn python() -> &'static str {
+    ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("the upstream needs a system python3 (/usr/bin/python3) the app user can run")
+}
+
 /// Starts the upstream in `ns` on `port`, answering as `name`.
 pub fn start(lab: &Lab, ns: &Netns, name: &str, port: u16) -> Proc {
     let script = script(lab);
@@ -87,7 +96,7 @@ pub fn start(lab: &Lab, ns: &Netns, name: &str, port: u16) -> Proc {
         "--regid",
         &uid,
         "--clear-groups",
-        "python3",
+        python(),
         "-u",
     ])
     .arg(&script)
