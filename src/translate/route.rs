@@ -20,6 +20,7 @@ use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::Previou
 use envoy_types::pb::google::protobuf::{BoolValue, Duration, UInt32Value};
 
 use super::filter::any;
+use super::http_route;
 use super::naming;
 use super::scope::destination_rule::set_hash_policies;
 use super::scope::Scope;
@@ -237,17 +238,23 @@ pub fn outbound_route_configs(scope: &Scope) -> Vec<RouteConfiguration> {
         .into_iter()
         .map(|(port, services)| {
             let mut taken = BTreeSet::new();
-            let mut virtual_hosts: Vec<VirtualHost> = services
-                .into_iter()
-                .filter_map(|s| {
-                    let mut host = service_virtual_host(s, port, scope.namespace, &mut taken)?;
-                    let hashing = scope.hash_policies(&s.hostname, "", port);
-                    host.routes
-                        .iter_mut()
-                        .for_each(|r| set_hash_policies(r, hashing.clone()));
-                    Some(host)
-                })
-                .collect();
+            // Services a VirtualService names get its routes instead of the default route.
+            let (mut virtual_hosts, claimed) =
+                http_route::outbound_virtual_hosts(scope, port, &services, &mut taken);
+            virtual_hosts.extend(
+                services
+                    .into_iter()
+                    .filter(|s| !claimed.contains(&s.hostname))
+                    .filter_map(|s| {
+                        let mut host =
+                            service_virtual_host(s, port, scope.namespace, &mut taken)?;
+                        let hashing = scope.hash_policies(&s.hostname, "", port);
+                        host.routes
+                            .iter_mut()
+                            .for_each(|r| set_hash_policies(r, hashing.clone()));
+                        Some(host)
+                    }),
+            );
             virtual_hosts.push(catch_all.clone());
             RouteConfiguration {
                 virtual_hosts,

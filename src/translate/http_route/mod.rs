@@ -6,7 +6,9 @@
 //!
 //! One file per concern: `matching` (matches, source checks), `action` (destinations,
 //! weights, timeout), `retry`, `fault`, `mirror`, `cors`, `headers`, `redirect` (redirect
-//! and direct response), `rewrite`, `delegate`, `operation` (decorator and metadata).
+//! and direct response), `rewrite`, `delegate`, `operation` (decorator and metadata);
+//! `vhost` decides which virtual hosts VirtualServices give an outbound port, and `scoped`
+//! holds the entry points taking a proxy's `Scope`.
 
 mod action;
 mod cors;
@@ -16,10 +18,10 @@ mod headers;
 mod matching;
 mod mirror;
 mod operation;
-mod placeholder;
 mod redirect;
 mod retry;
 mod rewrite;
+mod scoped;
 #[cfg(test)]
 mod tests;
 pub mod vhost;
@@ -34,7 +36,7 @@ use crate::mesh::traffic::{GatewayRef, HttpAction, HttpMatch, HttpRoute, Virtual
 use crate::mesh::MeshModel;
 
 pub use matching::is_catch_all;
-pub use placeholder::virtual_host_routes;
+pub use scoped::{outbound_virtual_hosts, virtual_host_routes};
 
 /// What building routes needs to know beyond the VirtualService: the mesh (services for
 /// destination ports, delegates), the proxy the routes are for, and where they will be
