@@ -569,3 +569,38 @@ fn sniffing() {
         ],
     );
 }
+
+/// VirtualService HTTP routing (testdata/traffic/virtual-services): matches, sources,
+/// weights, retries, timeouts, faults, CORS, mirrors, headers, rewrites, redirects, direct
+/// responses, delegation and an external host, for a proxy some source matches pick and
+/// one they do not.
+#[test]
+fn virtual_services() {
+    let input = load_dir(&root().join("testdata/traffic/virtual-services"))
+        .expect("testdata/traffic/virtual-services loads");
+    assert!(
+        input.problems.is_empty(),
+        "input problems: {:?}",
+        input.problems
+    );
+    let built = build_model(&input);
+    assert!(
+        built.problems.is_empty(),
+        "model problems: {:?}",
+        built.problems
+    );
+    run_case(
+        "virtual-services",
+        built.model,
+        &[
+            (
+                "productpage",
+                "sidecar~10.244.1.10~productpage-v1.shop~shop.svc.cluster.local",
+            ),
+            (
+                "reviews-v1",
+                "sidecar~10.244.1.11~reviews-v1.shop~shop.svc.cluster.local",
+            ),
+        ],
+    );
+}
