@@ -200,3 +200,61 @@ fn string_conflict(root: Option<&StringMatch>, leaf: Option<&StringMatch>) -> bo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(s: &str) -> Option<StringMatch> {
+        Some(StringMatch::Exact(s.into()))
+    }
+    fn prefix(s: &str) -> Option<StringMatch> {
+        Some(StringMatch::Prefix(s.into()))
+    }
+
+    #[test]
+    fn a_leaf_must_stay_within_the_root_match() {
+        let c = |r: Option<StringMatch>, l: Option<StringMatch>| {
+            string_conflict(r.as_ref(), l.as_ref())
+        };
+        assert!(!c(prefix("/api"), prefix("/api/v2")));
+        assert!(c(prefix("/api/v2"), prefix("/api")), "wider than the root");
+        assert!(!c(prefix("/api"), exact("/api/x")));
+        assert!(c(exact("/a"), prefix("/a")));
+        assert!(!c(exact("/a"), exact("/a")));
+        assert!(c(exact("/a"), exact("/b")));
+        assert!(c(Some(StringMatch::Regex(".*".into())), exact("/a")));
+        assert!(!c(None, exact("/a")), "an unset root takes anything");
+        assert!(!c(prefix("/a"), None), "an unset leaf inherits");
+    }
+
+    #[test]
+    fn merged_blocks_inherit_what_the_leaf_leaves_unset() {
+        let root = HttpMatch {
+            name: Some("r".into()),
+            uri: prefix("/api"),
+            headers: [("x-team".to_string(), StringMatch::Exact("a".into()))].into(),
+            port: Some(9080),
+            ..Default::default()
+        };
+        let leaf = HttpMatch {
+            name: Some("l".into()),
+            uri: prefix("/api/v2"),
+            method: exact("GET"),
+            ..Default::default()
+        };
+        assert!(!conflicts(&root, &leaf));
+        let m = merge_match(&root, &leaf);
+        assert_eq!(m.name.as_deref(), Some("r-l"));
+        assert_eq!(m.uri, prefix("/api/v2"));
+        assert_eq!(m.method, exact("GET"));
+        assert_eq!(m.port, Some(9080));
+        assert_eq!(m.headers.len(), 1);
+        let other_port = HttpMatch {
+            port: Some(9090),
+            ..leaf.clone()
+        };
+        assert!(conflicts(&root, &other_port));
+        assert_eq!(merge_matches(&[root], &[other_port]), None);
+    }
+}

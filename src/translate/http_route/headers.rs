@@ -80,3 +80,28 @@ pub(super) fn operations(rules: &HeaderRules) -> Operations {
         authority,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_becomes_the_authority_and_set_beats_add() {
+        let rules = HeaderRules {
+            request: HeaderOperations {
+                set: [("Host".to_string(), "set.example".to_string())].into(),
+                add: [
+                    ("host".to_string(), "add.example".to_string()),
+                    ("x-a".to_string(), "1".to_string()),
+                ]
+                .into(),
+                remove: vec!["host".into(), "x-b".into()],
+            },
+            response: HeaderOperations::default(),
+        };
+        let ops = operations(&rules);
+        assert_eq!(ops.authority.as_deref(), Some("set.example"));
+        assert_eq!(ops.request_add.len(), 1, "host is not a header to add");
+        assert_eq!(ops.request_remove, ["x-b"]);
+    }
+}

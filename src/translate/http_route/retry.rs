@@ -92,3 +92,36 @@ fn is_http_status(code: u32) -> bool {
             | 511
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_on_splits_conditions_from_status_codes() {
+        assert_eq!(
+            parse_retry_on(" 5xx, 503 ,gateway-error,,599,418"),
+            ("5xx,gateway-error,599".to_string(), vec![503, 418]),
+            "599 is no HTTP status, so it stays a (bad) condition as in istiod"
+        );
+        let only_codes = retry_policy(
+            Some(&Retries {
+                attempts: 1,
+                per_try_timeout: None,
+                retry_on: Some("502,503".into()),
+                retry_remote_localities: None,
+            }),
+            false,
+        )
+        .unwrap();
+        assert_eq!(only_codes.retry_on, RETRIABLE_STATUS_CODES);
+        assert_eq!(only_codes.retriable_status_codes, [502, 503]);
+    }
+
+    #[test]
+    fn consistent_hashing_keeps_retries_on_the_same_host() {
+        let policy = retry_policy(None, true).unwrap();
+        assert!(policy.retry_host_predicate.is_empty());
+        assert_eq!(policy.num_retries, Some(UInt32Value { value: 2 }));
+    }
+}
