@@ -146,7 +146,9 @@ pub struct Retries {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fault {
+    /// Fixed delay and percentage of requests (0 when unset, as in istiod).
     pub delay: Option<(Duration, f64)>,
+    /// Error and percentage of requests (0 when unset: Istio aborts none then).
     pub abort: Option<(Abort, f64)>,
 }
 

@@ -676,3 +676,16 @@ http:
     );
     assert!(claimed.is_empty());
 }
+
+#[test]
+fn faults_without_percentages_touch_no_request() {
+    let r = routes(
+        "hosts: [reviews]
+http:
+- fault: {delay: {fixedDelay: 1s}, abort: {httpStatus: 500}}
+  route: [{destination: {host: reviews}}]",
+    );
+    let fault: HttpFault = per_filter(&r[0], "envoy.filters.http.fault");
+    assert_eq!(fault.delay.unwrap().percentage.unwrap().numerator, 0);
+    assert_eq!(fault.abort.unwrap().percentage.unwrap().numerator, 0);
+}

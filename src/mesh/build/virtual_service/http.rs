@@ -375,7 +375,8 @@ fn fault(f: &wire::HttpFaultInjection, field: &str) -> Checked<Fault> {
                         format!("percentage {p} is not in 0-100"),
                     ))
                 }
-                (None, None) => 100.0,
+                // istiod sends the unset deprecated integer (0): no request is delayed.
+                (None, None) => 0.0,
             };
             Some((fixed, pct))
         }
@@ -405,7 +406,9 @@ fn fault(f: &wire::HttpFaultInjection, field: &str) -> Checked<Fault> {
             };
             Some((
                 kind,
-                percent(a.percentage.as_ref(), &format!("{fa}.percentage"))?.unwrap_or(100.0),
+                // Istio: without a percentage no request is aborted (Envoy reads an unset
+                // percentage as 0).
+                percent(a.percentage.as_ref(), &format!("{fa}.percentage"))?.unwrap_or(0.0),
             ))
         }
     };
