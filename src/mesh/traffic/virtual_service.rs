@@ -44,6 +44,11 @@ pub struct HttpRoute {
     pub headers: HeaderRules,
 }
 
+/// A header or query parameter match asking only for presence: Istio's empty match `{}`,
+/// held as the regex `*`, which istiod also reads as presence (`*` is no valid RE2 regex,
+/// so validation lets no user-written regex be it).
+pub const PRESENT_MATCH_REGEX: &str = "*";
+
 /// One match block: every field set must match (AND).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HttpMatch {

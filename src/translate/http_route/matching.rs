@@ -11,7 +11,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 use envoy_types::pb::google::protobuf::BoolValue;
 
 use super::RouteContext;
-use crate::mesh::traffic::{HttpMatch, StringMatch};
+use crate::mesh::traffic::{HttpMatch, StringMatch, PRESENT_MATCH_REGEX};
 
 /// Pseudo-headers Envoy matches like headers.
 const METHOD: &str = ":method";
@@ -52,9 +52,9 @@ pub(super) fn regex(r: &str) -> RegexMatcher {
     }
 }
 
-/// Istio reads the regex `*` (not valid RE2) as "present with any value".
+/// A presence match (Istio's empty match `{}`, see `PRESENT_MATCH_REGEX`).
 fn is_present_match(m: &StringMatch) -> bool {
-    matches!(m, StringMatch::Regex(r) if r == "*")
+    matches!(m, StringMatch::Regex(r) if r == PRESENT_MATCH_REGEX)
 }
 
 fn header_matcher(name: &str, m: &StringMatch) -> HeaderMatcher {

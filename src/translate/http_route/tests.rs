@@ -138,8 +138,8 @@ http:
   match:
   - name: jason
     uri: {prefix: /api}
-    headers: {end-user: {exact: jason}, x-any: {regex: '.+'}}
-    withoutHeaders: {x-skip: {exact: '1'}}
+    headers: {end-user: {exact: jason}, x-any: {regex: '.+'}, x-present: {}}
+    withoutHeaders: {x-skip: {exact: '1'}, x-absent: {}}
     queryParams: {v: {regex: '^2.*'}}
     method: {exact: GET}
     authority: {prefix: reviews}
@@ -161,19 +161,30 @@ http:
         names,
         [
             "end-user",
+            "x-absent",
             "x-any",
+            "x-present",
             "x-skip",
             ":method",
             ":authority",
             ":scheme"
         ]
     );
+    assert_eq!(
+        m.headers[3].header_match_specifier,
+        Some(HeaderMatchSpecifier::PresentMatch(true)),
+        "an empty match asks for presence"
+    );
+    assert!(
+        m.headers[1].invert_match && !m.headers[1].treat_missing_header_as_empty,
+        "withoutHeaders {{}}: absent (Envoy forbids treat_missing with presence)"
+    );
     assert!(matches!(
-        &m.headers[1].header_match_specifier,
+        &m.headers[2].header_match_specifier,
         Some(HeaderMatchSpecifier::StringMatch(s))
             if matches!(&s.match_pattern, Some(MatchPattern::SafeRegex(r)) if r.regex == ".+")
     ));
-    assert!(m.headers[2].invert_match && m.headers[2].treat_missing_header_as_empty);
+    assert!(m.headers[4].invert_match && m.headers[4].treat_missing_header_as_empty);
     match &m.query_parameters[0].query_parameter_match_specifier {
         Some(QueryParameterMatchSpecifier::StringMatch(s)) => assert!(matches!(
             &s.match_pattern,

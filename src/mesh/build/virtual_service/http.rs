@@ -11,7 +11,7 @@ use crate::duration::{at_least_1ms, parse_duration};
 use crate::mesh::model::ObjectKey;
 use crate::mesh::traffic::{
     Abort, Cors, Fault, HeaderOperations, HeaderRules, HttpAction, HttpMatch, HttpRoute, Mirror,
-    Redirect, RedirectPort, Retries, Rewrite, StringMatch, UriRewrite,
+    Redirect, RedirectPort, Retries, Rewrite, StringMatch, UriRewrite, PRESENT_MATCH_REGEX,
 };
 use crate::source::objects::networking as wire;
 
@@ -25,9 +25,17 @@ fn string_matches(
             if k.is_empty() {
                 return Err(invalid(field, "empty name"));
             }
-            Ok((k.to_ascii_lowercase(), string_match(m, &field)?))
+            Ok((k.to_ascii_lowercase(), presence_or_match(m, &field)?))
         })
         .collect()
+}
+
+/// A header or query parameter match; an empty one (`{}`) asks for presence, as in Istio.
+fn presence_or_match(m: &wire::StringMatch, field: &str) -> Checked<StringMatch> {
+    if m.exact.is_none() && m.prefix.is_none() && m.regex.is_none() {
+        return Ok(StringMatch::Regex(PRESENT_MATCH_REGEX.to_string()));
+    }
+    string_match(m, field)
 }
 
 fn http_match(m: &wire::HttpMatchRequest, ns: &str, field: &str) -> Checked<HttpMatch> {
@@ -52,7 +60,7 @@ fn http_match(m: &wire::HttpMatchRequest, ns: &str, field: &str) -> Checked<Http
             .map(|(k, v)| {
                 Ok((
                     k.clone(),
-                    string_match(v, &format!("{field}.queryParams.{k}"))?,
+                    presence_or_match(v, &format!("{field}.queryParams.{k}"))?,
                 ))
             })
             .collect::<Checked<_>>()?,
