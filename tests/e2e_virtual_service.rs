@@ -1,7 +1,7 @@
 //! End-to-end: VirtualService HTTP rules applied by real Envoy 1.40 sidecars in
 //! network-namespace pods. A client pod calls the `web` service by its ClusterIP; what it
 //! gets back (and what the upstreams saw) shows each rule at work: weighted split, header
-//! routing, retries, timeout, fault delay and abort, mirroring, redirect, rewrite and
+//! and source routing, retries, timeout, fault delay and abort, mirroring, redirect, rewrite and
 //! header changes. Needs root and Envoy; fails (never skips) without them.
 
 #[path = "e2e/mod.rs"]
@@ -37,6 +37,12 @@ spec:
   http:
   - name: jason
     match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: web-canary}}]
+  - name: from-client
+    match: [{uri: {prefix: /by-source}, sourceLabels: {app: client}}]
+    route: [{destination: {host: web-canary}}]
+  - name: from-others
+    match: [{uri: {prefix: /for-others}, sourceLabels: {app: other}}]
     route: [{destination: {host: web-canary}}]
   - name: split
     match: [{uri: {prefix: /split}}]
@@ -246,6 +252,20 @@ fn virtual_service_rules_through_real_sidecars() {
         (jason.status, jason.pod()),
         (200, Some("web-v2".into())),
         "{jason:?}"
+    );
+
+    // Source matching: a rule for the client's labels applies, one for other labels not.
+    let mine = world.get("/by-source", &[]);
+    assert_eq!(
+        (mine.status, mine.pod()),
+        (200, Some("web-v2".into())),
+        "{mine:?}"
+    );
+    let theirs = world.get("/for-others", &[]);
+    assert_eq!(
+        (theirs.status, theirs.pod()),
+        (200, Some("web-v1".into())),
+        "{theirs:?}"
     );
 
     // Weighted split 80/20 over 400 requests, within 10 points.
