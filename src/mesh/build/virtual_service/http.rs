@@ -15,6 +15,9 @@ use crate::mesh::traffic::{
 };
 use crate::source::objects::networking as wire;
 
+/// Largest direct response body, as Istio's validation and meshd's route configs allow.
+const MAX_DIRECT_RESPONSE_BODY_BYTES: usize = 1024 * 1024;
+
 fn string_matches(
     map: &BTreeMap<String, wire::StringMatch>,
     field: &str,
@@ -154,6 +157,16 @@ pub(super) fn http_route(r: &wire::HttpRoute, ns: &str, field: &str) -> Checked<
         let body = match &direct.body {
             None => None,
             Some(b) => match (&b.string, &b.bytes) {
+                // Envoy refuses a whole route config over this size (istiod's limit too).
+                (Some(s), None) if s.len() > MAX_DIRECT_RESPONSE_BODY_BYTES => {
+                    return Err(invalid(
+                        format!("{f}.body.string"),
+                        format!(
+                            "{} bytes; a direct response body may have at most {MAX_DIRECT_RESPONSE_BODY_BYTES} (1 MiB)",
+                            s.len()
+                        ),
+                    ))
+                }
                 (Some(s), None) => Some(s.clone()),
                 (None, Some(_)) => {
                     return Err(invalid(

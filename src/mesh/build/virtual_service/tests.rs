@@ -187,3 +187,18 @@ spec:
         "{message}"
     );
 }
+
+#[test]
+fn direct_response_bodies_stay_within_a_mebibyte() {
+    let body = "x".repeat(1024 * 1024 + 1);
+    let spec =
+        format!("hosts: [a]\nhttp:\n- directResponse: {{status: 200, body: {{string: {body}}}}}\n");
+    assert_rejects(
+        &[(
+            spec.as_str(),
+            "spec.http[0].directResponse.body.string",
+            "at most 1048576",
+        )],
+        |spec| check(&vs(spec)),
+    );
+}
