@@ -246,8 +246,7 @@ pub fn outbound_route_configs(scope: &Scope) -> Vec<RouteConfiguration> {
                     .into_iter()
                     .filter(|s| !claimed.contains(&s.hostname))
                     .filter_map(|s| {
-                        let mut host =
-                            service_virtual_host(s, port, scope.namespace, &mut taken)?;
+                        let mut host = service_virtual_host(s, port, scope.namespace, &mut taken)?;
                         let hashing = scope.hash_policies(&s.hostname, "", port);
                         host.routes
                             .iter_mut()

@@ -7,20 +7,24 @@ use std::collections::BTreeSet;
 use envoy_types::pb::envoy::config::route::v3::{Route, VirtualHost};
 
 use super::vhost::{port_virtual_hosts, Target};
-use super::{build_routes, no_hash_policies, RouteContext};
+use super::{build_routes, RouteContext};
 use crate::mesh::traffic::{GatewayRef, VirtualService};
 use crate::mesh::Service;
 use crate::translate::naming;
 use crate::translate::scope::Scope;
 
-fn context<'a>(scope: &'a Scope, context: &'a GatewayRef) -> RouteContext<'a> {
-    RouteContext {
+/// Runs `f` with the route context of `scope` serving `gateway`: the proxy's namespace and
+/// labels, and the consistent-hash policies of the DestinationRules it sees.
+fn with_context<R>(scope: &Scope, gateway: &GatewayRef, f: impl FnOnce(&RouteContext) -> R) -> R {
+    let hash_policies =
+        |host: &str, subset: &str, port: u16| scope.hash_policies(host, subset, port);
+    f(&RouteContext {
         model: scope.model,
         proxy_namespace: scope.namespace,
         proxy_labels: scope.labels,
-        gateway: context,
-        hash_policies: &no_hash_policies,
-    }
+        gateway,
+        hash_policies: &hash_policies,
+    })
 }
 
 /// The Envoy routes of `vs` for requests on `port` of a proxy seen through `scope`, where
@@ -32,7 +36,7 @@ pub fn virtual_host_routes(
     port: u16,
     context: &GatewayRef,
 ) -> Vec<Route> {
-    build_routes(&self::context(scope, context), vs, port)
+    with_context(scope, context, |ctx| build_routes(ctx, vs, port))
 }
 
 /// The virtual hosts that the scope's mesh VirtualServices give outbound port `port`
@@ -51,8 +55,9 @@ pub fn outbound_virtual_hosts(
     if virtual_services.is_empty() {
         return (Vec::new(), BTreeSet::new());
     }
-    let ctx = context(scope, &GatewayRef::Mesh);
-    let (hosts, claimed) = port_virtual_hosts(&ctx, &virtual_services, services, port);
+    let (hosts, claimed) = with_context(scope, &GatewayRef::Mesh, |ctx| {
+        port_virtual_hosts(ctx, &virtual_services, services, port)
+    });
     let mut names = BTreeSet::new();
     let mut out = Vec::with_capacity(hosts.len());
     for host in &hosts {
