@@ -1,6 +1,6 @@
 //! End-to-end: VirtualService HTTP rules applied by real Envoy 1.40 sidecars in
-//! network-namespace pods. A client pod calls the `web` service by its ClusterIP; what it
-//! gets back (and what the upstreams saw) shows each rule at work: weighted split, header
+//! network-namespace pods. A client pod calls the `web` service (two versions, subsets of a
+//! DestinationRule) by its ClusterIP; what it gets back (and what the upstreams saw) shows each rule at work: weighted split, header
 //! and source routing, retries, timeout, fault delay and abort, mirroring, redirect, rewrite and
 //! header changes. Needs root and Envoy; fails (never skips) without them.
 
@@ -21,13 +21,25 @@ use harness::upstream::{self, Response};
 
 const NS: &str = "shop";
 const PORT: u16 = 8080;
-/// (service, ClusterIP, pod, pod labels)
-const BACKENDS: [(&str, &str, &str, &str); 3] = [
-    ("web", "10.96.0.30", "web-v1", "v1"),
-    ("web-canary", "10.96.0.31", "web-v2", "v2"),
-    ("shadow", "10.96.0.32", "shadow-0", "v1"),
+/// Services and their ClusterIPs.
+const SERVICES: [(&str, &str); 2] = [("web", "10.96.0.30"), ("shadow", "10.96.0.32")];
+/// (service, pod, `version` label): web has two versions, subsets v1 and v2.
+const BACKENDS: [(&str, &str, &str); 3] = [
+    ("web", "web-v1", "v1"),
+    ("web", "web-v2", "v2"),
+    ("shadow", "shadow-0", "v1"),
 ];
 const WEB_VIP: &str = "10.96.0.30";
+
+const DESTINATION_RULE: &str = r#"apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web, namespace: shop}
+spec:
+  host: web
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"#;
 
 const VIRTUAL_SERVICE: &str = r#"apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -37,41 +49,41 @@ spec:
   http:
   - name: jason
     match: [{headers: {end-user: {exact: jason}}}]
-    route: [{destination: {host: web-canary}}]
+    route: [{destination: {host: web, subset: v2}}]
   - name: from-client
     match: [{uri: {prefix: /by-source}, sourceLabels: {app: client}}]
-    route: [{destination: {host: web-canary}}]
+    route: [{destination: {host: web, subset: v2}}]
   - name: from-others
     match: [{uri: {prefix: /for-others}, sourceLabels: {app: other}}]
-    route: [{destination: {host: web-canary}}]
+    route: [{destination: {host: web, subset: v2}}]
   - name: split
     match: [{uri: {prefix: /split}}]
     route:
-    - destination: {host: web}
+    - destination: {host: web, subset: v1}
       weight: 80
-    - destination: {host: web-canary}
+    - destination: {host: web, subset: v2}
       weight: 20
   - name: retry
     match: [{uri: {prefix: /retry}}]
     retries: {attempts: 3, retryOn: 5xx}
-    route: [{destination: {host: web}}]
+    route: [{destination: {host: web, subset: v1}}]
   - name: slow
     match: [{uri: {prefix: /slow}}]
     timeout: 500ms
-    route: [{destination: {host: web}}]
+    route: [{destination: {host: web, subset: v1}}]
   - name: delay
     match: [{uri: {prefix: /delay}}]
     fault: {delay: {fixedDelay: 1500ms, percentage: {value: 100}}}
-    route: [{destination: {host: web}}]
+    route: [{destination: {host: web, subset: v1}}]
   - name: abort
     match: [{uri: {prefix: /abort}}]
     fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
-    route: [{destination: {host: web}}]
+    route: [{destination: {host: web, subset: v1}}]
   - name: mirror
     match: [{uri: {prefix: /mirror}}]
     mirror: {host: shadow}
     mirrorPercentage: {value: 100}
-    route: [{destination: {host: web}}]
+    route: [{destination: {host: web, subset: v1}}]
   - name: old
     match: [{uri: {prefix: /old}}]
     redirect: {uri: /new, authority: moved.example, redirectCode: 302}
@@ -86,11 +98,11 @@ spec:
       response:
         set: {x-resp: from-mesh}
         remove: [content-type]
-    route: [{destination: {host: web}}]
-  - route: [{destination: {host: web}}]
+    route: [{destination: {host: web, subset: v1}}]
+  - route: [{destination: {host: web, subset: v1}}]
 "#;
 
-/// meshd, the three backends (upstream + sidecar each) and the client pod (sidecar only).
+/// meshd, the backend pods (upstream + sidecar each) and the client pod (sidecar only).
 struct World {
     upstreams: BTreeMap<String, Proc>,
     client: Pod,
@@ -111,11 +123,13 @@ impl World {
         };
         let mut backends = Vec::new();
         let mut upstreams = BTreeMap::new();
-        for (svc, vip, pod_name, version) in BACKENDS {
+        for (svc, vip) in SERVICES {
             meshd.write(
                 &format!("service-{svc}.yaml"),
                 &objects::service(svc, NS, vip, svc, std::slice::from_ref(&port)),
             );
+        }
+        for (svc, pod_name, version) in BACKENDS {
             let pod = Pod::new(&mut lab, pod_name, NS);
             upstreams.insert(
                 pod_name.to_string(),
@@ -138,6 +152,7 @@ impl World {
             "pod-client.yaml",
             &objects::pod("client", NS, &client.ip, "client", &[]),
         );
+        meshd.write("destination-rule-web.yaml", DESTINATION_RULE);
         meshd.write("virtual-service-web.yaml", VIRTUAL_SERVICE);
         meshd.start();
         let mut world = World {
@@ -153,8 +168,8 @@ impl World {
         }
         let bootstrap = world.meshd.bootstrap(&world.client.node_id(), false);
         world.client.start_envoy(&world.lab, &bootstrap);
-        for (svc, _, _, _) in BACKENDS {
-            let cluster = format!("outbound|{PORT}||{svc}.{NS}.svc.cluster.local");
+        for (svc, subset) in [("web", "v1"), ("web", "v2"), ("shadow", "")] {
+            let cluster = format!("outbound|{PORT}|{subset}|{svc}.{NS}.svc.cluster.local");
             wait_for(
                 &format!("the client to have endpoints for {cluster}"),
                 Duration::from_secs(30),
@@ -180,12 +195,13 @@ impl World {
             .collect()
     }
 
-    /// `count` GETs of `path` from the client in one shell loop; answers by pod (or by
-    /// status for answers that are not the upstream's).
+    /// `count` GETs of `path` from the client in one shell loop; successful answers by pod,
+    /// others by status and body.
     fn tally(&self, path: &str, count: u32) -> BTreeMap<String, u32> {
         let url = format!("http://{WEB_VIP}:{PORT}{path}");
+        // Each answer: the body, then a line `STATUS <code>`.
         let script = format!(
-            "i=0; while [ $i -lt {count} ]; do curl -s --max-time 5 -w ' status=%{{http_code}}\\n' {url}; i=$((i+1)); done"
+            "i=0; while [ $i -lt {count} ]; do curl -s --max-time 5 -w '\\nSTATUS %{{http_code}}\\n' {url}; i=$((i+1)); done"
         );
         let mut cmd = self.client.ns.command("setpriv");
         let uid = APP_UID.to_string();
@@ -202,14 +218,21 @@ impl World {
         let out = run_timeout(cmd, Duration::from_secs(10 + u64::from(count)));
         assert!(out.success(), "request loop failed: {}", out.stderr);
         let mut by = BTreeMap::new();
-        for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
-            let key = serde_json::from_str::<serde_json::Value>(
-                line.rsplit_once(" status=").map_or(line, |(body, _)| body),
-            )
-            .ok()
-            .and_then(|v| v["pod"].as_str().map(str::to_string))
-            .unwrap_or_else(|| format!("not the upstream: {line}"));
+        let mut body = String::new();
+        for line in out.stdout.lines() {
+            let Some(status) = line.strip_prefix("STATUS ") else {
+                body.push_str(line);
+                continue;
+            };
+            let pod = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["pod"].as_str().map(str::to_string));
+            let key = match pod {
+                Some(pod) if status == "200" => pod,
+                _ => format!("status {status}: {body}"),
+            };
             *by.entry(key).or_insert(0) += 1;
+            body.clear();
         }
         by
     }
@@ -238,7 +261,7 @@ fn virtual_service_rules_through_real_sidecars() {
     let _guard = harness::lock();
     let world = World::new();
 
-    // No rule matches: the last route, to web.
+    // No rule matches: the last route, to web's subset v1.
     let plain = world.get("/", &[]);
     assert_eq!(
         (plain.status, plain.pod()),
@@ -246,7 +269,7 @@ fn virtual_service_rules_through_real_sidecars() {
         "{plain:?}"
     );
 
-    // Header-based routing: the marked user goes to the canary service, on any path.
+    // Header-based routing: the marked user goes to subset v2, on any path.
     let jason = world.get("/", &[("end-user", "jason")]);
     assert_eq!(
         (jason.status, jason.pod()),
@@ -270,16 +293,17 @@ fn virtual_service_rules_through_real_sidecars() {
 
     // Weighted split 80/20 over 400 requests, within 10 points.
     let split = world.tally("/split", 400);
+    eprintln!("weighted split 80/20 over 400 requests: {split:?}");
     let v1 = split.get("web-v1").copied().unwrap_or(0);
     let v2 = split.get("web-v2").copied().unwrap_or(0);
     assert_eq!(
         v1 + v2,
         400,
-        "every request answered by web or web-canary: {split:?}"
+        "every request answered by subset v1 or v2: {split:?}"
     );
     assert!(
         (280..=360).contains(&v1),
-        "80% ± 10 points to web: {split:?}"
+        "80% ± 10 points to v1: {split:?}"
     );
 
     // Retries: an upstream failing its first two calls is hidden by 3 attempts on 5xx.
