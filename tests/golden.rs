@@ -314,6 +314,7 @@ fn service(ns: &str, name: &str, ip: Option<&str>, port: ServicePort) -> Arc<Ser
         ports: vec![port],
         selector: Some(BTreeMap::from([("app".into(), name.into())])),
         labels: BTreeMap::new(),
+        origin: meshd::mesh::ServiceOrigin::Kubernetes,
     })
 }
 

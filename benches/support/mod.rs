@@ -44,6 +44,7 @@ pub fn synthetic_mesh(services: usize) -> MeshModel {
                 }],
                 selector: Some(selector.clone()),
                 labels: BTreeMap::new(),
+                origin: meshd::mesh::ServiceOrigin::Kubernetes,
             }),
         );
         let mut endpoints = Vec::new();

@@ -9,6 +9,7 @@
 
 mod destination_rule;
 mod endpoints;
+mod entry_services;
 mod hosts;
 mod istio_fields;
 #[cfg(test)]
@@ -135,7 +136,11 @@ impl Parts {
             }
             KubeObject::WorkloadEntry(we) => {
                 let key = names::object_key(&we.metadata, false)?;
-                let entry = service_entry::workload_entry(&we.spec, "spec")?;
+                let mut entry = service_entry::workload_entry(&we.spec, "spec")?;
+                // As istiod: the object's labels count too, the spec's winning.
+                for (k, v) in &we.metadata.labels {
+                    entry.labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
                 if entry.address.is_none() {
                     return Err(invalid("spec.address", "address is required"));
                 }
@@ -186,9 +191,11 @@ fn build_with(
     }
     let Parts { mut model, slices } = parts;
     service::report_shared_cluster_ips(&sources, &model, &mut problems);
+    entry_services::add_services(&mut model);
     traffic_refs::report(&sources, &model, &mut problems);
     index_workloads(&mut model);
     model.endpoints = endpoints::build(&model, &slices);
+    entry_services::add_endpoints(&mut model);
     let used = model
         .services
         .keys()

@@ -4,12 +4,14 @@
 
 pub mod build;
 pub mod model;
+pub mod origin;
 pub mod protocol;
 pub mod proxy;
 pub mod secret;
 pub mod traffic;
 
 pub use model::*;
+pub use origin::{EntryService, ServiceOrigin};
 pub use protocol::Protocol;
 pub use proxy::{ProxyId, ProxyType};
 

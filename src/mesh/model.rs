@@ -37,6 +37,8 @@ pub struct Service {
     /// `None` when the service has no selector (endpoints come only from EndpointSlices).
     pub selector: Option<BTreeMap<String, String>>,
     pub labels: BTreeMap<String, String>,
+    /// Kubernetes, ExternalName or a ServiceEntry host (`mesh::origin`).
+    pub origin: super::origin::ServiceOrigin,
 }
 
 impl Service {
@@ -121,6 +123,9 @@ pub struct MeshModel {
     /// Checked ServiceEntries and WorkloadEntries (not applied to traffic yet).
     pub service_entries: BTreeMap<ObjectKey, Arc<super::traffic::ServiceEntry>>,
     pub workload_entries: BTreeMap<ObjectKey, Arc<super::traffic::WorkloadEntry>>,
+    /// ServiceEntry hosts -> their service keys (the first namespace by name when several
+    /// namespaces declare a host), for `service_by_hostname`.
+    pub entry_hosts: BTreeMap<String, ObjectKey>,
     /// Checked Sidecars and Gateways (not applied to traffic yet).
     pub sidecars: BTreeMap<ObjectKey, Arc<super::traffic::Sidecar>>,
     pub gateways: BTreeMap<ObjectKey, Arc<super::traffic::Gateway>>,
@@ -131,6 +136,9 @@ pub struct MeshModel {
 
 impl MeshModel {
     pub fn service_by_hostname(&self, hostname: &str) -> Option<&Arc<Service>> {
+        if let Some(service) = self.entry_hosts.get(hostname) {
+            return self.services.get(service);
+        }
         // Hostnames are `name.ns.svc.<suffix>`; the key is recoverable from them.
         let mut parts = hostname.splitn(3, '.');
         let name = parts.next()?;

@@ -281,6 +281,7 @@ mod tests {
             ports: vec![port.clone()],
             selector: None,
             labels: Default::default(),
+            origin: crate::mesh::ServiceOrigin::Kubernetes,
         };
         (service, port)
     }

@@ -34,6 +34,7 @@ fn service(ns: &str, name: &str, ip: Option<&str>, ports: Vec<ServicePort>) -> S
         ports,
         selector: Some(BTreeMap::from([("app".into(), name.into())])),
         labels: BTreeMap::new(),
+        origin: crate::mesh::ServiceOrigin::Kubernetes,
     }
 }
 

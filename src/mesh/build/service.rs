@@ -5,22 +5,25 @@ use std::net::IpAddr;
 
 use tracing::debug;
 
+use super::hosts::check_host;
 use super::names::{is_tcp, object_key, port};
 use super::{invalid, Invalid};
 use crate::mesh::model::{
     MeshModel, ObjectKey, Service, ServicePort, TargetPort, DEFAULT_DOMAIN_SUFFIX,
 };
+use crate::mesh::origin::ServiceOrigin;
 use crate::mesh::protocol::Protocol;
 use crate::problem::{Origin, Problem};
 use crate::source::objects::{self, IntOrString};
 use crate::source::{KubeObject, SourceObject};
 
-/// A checked service, or `None` for kinds of service meshd does not serve (ExternalName).
+/// A checked service, or `None` for an ExternalName service without ports (nothing to
+/// route to). An ExternalName service is a DNS service for `spec.externalName`, as istiod
+/// made it before its alias mode (see README, "Differences from istiod").
 pub fn check(svc: &objects::Service) -> Result<Option<Service>, Invalid> {
     let key = object_key(&svc.metadata, true)?;
     if svc.spec.service_type.as_deref() == Some("ExternalName") {
-        debug!(service = %key, "skipping ExternalName service");
-        return Ok(None);
+        return external_name(svc, key);
     }
     let cluster_ip = cluster_ip(&svc.spec)?;
     let headless = svc.spec.cluster_ip.as_deref() == Some("None");
@@ -35,6 +38,39 @@ pub fn check(svc: &objects::Service) -> Result<Option<Service>, Invalid> {
         ports,
         selector: svc.spec.selector.clone(),
         labels: svc.metadata.labels.clone(),
+        origin: ServiceOrigin::Kubernetes,
+    }))
+}
+
+/// An ExternalName service: no ClusterIP and no selector; its endpoints are the external
+/// name on each port (`mesh::build::entry_services`).
+fn external_name(svc: &objects::Service, key: ObjectKey) -> Result<Option<Service>, Invalid> {
+    let target = svc.spec.external_name.as_deref().unwrap_or_default();
+    if target.is_empty() {
+        return Err(invalid(
+            "spec.externalName",
+            "a service of type ExternalName needs an external name",
+        ));
+    }
+    check_host(target).map_err(|e| invalid("spec.externalName", e))?;
+    if target.starts_with('*') || target.parse::<IpAddr>().is_ok() {
+        return Err(invalid(
+            "spec.externalName",
+            format!("{target:?} is not a DNS name"),
+        ));
+    }
+    if svc.spec.ports.is_empty() {
+        debug!(service = %key, "ExternalName service without ports: nothing to route");
+        return Ok(None);
+    }
+    Ok(Some(Service {
+        hostname: format!("{}.{}.svc.{DEFAULT_DOMAIN_SUFFIX}", key.name, key.namespace),
+        key,
+        cluster_ip: None,
+        ports: ports(&svc.spec.ports)?,
+        selector: None,
+        labels: svc.metadata.labels.clone(),
+        origin: ServiceOrigin::ExternalName(target.trim_end_matches('.').to_ascii_lowercase()),
     }))
 }
 

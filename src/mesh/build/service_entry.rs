@@ -81,6 +81,12 @@ pub fn check(se: &wire::IstioObject<wire::ServiceEntrySpec>) -> Checked<ServiceE
             "resolution STATIC needs endpoints or a workloadSelector",
         ));
     }
+    if resolution == Resolution::DnsRoundRobin && spec.endpoints.len() > 1 {
+        return Err(invalid(
+            "spec.endpoints",
+            "resolution DNS_ROUND_ROBIN cannot have more than one endpoint",
+        ));
+    }
     let mut endpoints = Vec::with_capacity(spec.endpoints.len());
     for (i, e) in spec.endpoints.iter().enumerate() {
         let field = format!("spec.endpoints[{i}]");

@@ -35,6 +35,8 @@ pub struct ServiceSpec {
     pub ports: Vec<ServicePort>,
     /// `None` when absent: such a service gets endpoints only from EndpointSlices.
     pub selector: Option<BTreeMap<String, String>>,
+    /// The DNS name an `ExternalName` service stands for.
+    pub external_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
