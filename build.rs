@@ -34,6 +34,7 @@ const ROOTS: &[&str] = &[
     "envoy/extensions/access_loggers/file/v3/file.proto",
     "envoy/service/discovery/v3/discovery.proto",
     "envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto",
+    "envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.proto",
 ];
 
 /// Folders inside the envoy-types crate that hold the proto sources and their imports.

@@ -605,3 +605,28 @@ fn virtual_services() {
         ],
     );
 }
+
+#[test]
+fn service_entries() {
+    let dir = root().join("testdata/traffic/service-entries");
+    let input = load_dir(&dir).expect("testdata/traffic/service-entries loads");
+    assert!(
+        input.problems.is_empty(),
+        "input problems: {:?}",
+        input.problems
+    );
+    let built = build_model(&input);
+    assert!(
+        built.problems.is_empty(),
+        "model problems: {:?}",
+        built.problems
+    );
+    run_case(
+        "service-entries",
+        built.model,
+        &[(
+            "sleep",
+            "sidecar~10.244.3.10~sleep-0.app~app.svc.cluster.local",
+        )],
+    );
+}

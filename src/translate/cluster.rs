@@ -14,6 +14,7 @@
 //! gets istiod's `alt_stat_name` (`<name>;`), which with Istio's stats tag rules keeps the
 //! whole cluster name as the `cluster_name` label.
 
+pub mod resolution;
 pub mod sniffed;
 
 use std::collections::HashMap;
@@ -139,7 +140,8 @@ fn service_base(name: String, kind: DiscoveryType, lb: LbPolicy) -> Cluster {
     }
 }
 
-/// `outbound|<port>||<fqdn>`: EDS over ADS, or ORIGINAL_DST for a headless service.
+/// `outbound|<port>||<fqdn>`: EDS over ADS, ORIGINAL_DST for a headless service, or DNS
+/// (`resolution`; DNS clusters get their endpoints in `subset::clusters`).
 pub fn outbound_cluster(service: &Service, port: &ServicePort) -> Cluster {
     outbound_subset_cluster(service, port, "")
 }
@@ -148,16 +150,14 @@ pub fn outbound_cluster(service: &Service, port: &ServicePort) -> Cluster {
 /// EDS asking for the cluster's own name.
 pub fn outbound_subset_cluster(service: &Service, port: &ServicePort, subset: &str) -> Cluster {
     let name = naming::outbound_cluster(port.port, subset, &service.hostname);
-    let mut cluster = if service.cluster_ip.is_some() {
-        let mut c = service_base(name.clone(), DiscoveryType::Eds, LbPolicy::LeastRequest);
-        c.eds_cluster_config = Some(EdsClusterConfig {
+    let (kind, lb) = resolution::discovery(service);
+    let mut cluster = service_base(name.clone(), kind, lb);
+    if kind == DiscoveryType::Eds {
+        cluster.eds_cluster_config = Some(EdsClusterConfig {
             eds_config: Some(ads_config_source()),
             service_name: name,
         });
-        c
-    } else {
-        service_base(name, DiscoveryType::OriginalDst, LbPolicy::ClusterProvided)
-    };
+    }
     if port.protocol.is_http2() {
         cluster.typed_extension_protocol_options = http2_protocol_options();
     } else if port.protocol.is_sniffed() {

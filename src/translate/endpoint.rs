@@ -99,11 +99,12 @@ pub fn load_assignment_of(
     }
 }
 
-/// Assignments for the EDS clusters (services with a ClusterIP) a scope sees, by name.
+/// Assignments for the EDS clusters a scope sees (services resolved STATIC: with a
+/// ClusterIP, or STATIC ServiceEntries), by name.
 pub fn load_assignments(scope: &Scope) -> Vec<ClusterLoadAssignment> {
     let mut out: Vec<ClusterLoadAssignment> = scope
         .services()
-        .filter(|s| s.cluster_ip.is_some())
+        .filter(|s| s.resolution() == crate::mesh::traffic::Resolution::Static)
         .flat_map(|s| {
             s.ports
                 .iter()

@@ -176,15 +176,23 @@ impl Translator {
             && (endpoints_same
                 || listener::outbound::headless_endpoints(&previous.model)
                     == listener::outbound::headless_endpoints(&model));
+        // DNS clusters carry their endpoints inline.
+        let clusters_same = services_same
+            && (endpoints_same
+                || cluster::resolution::dns_endpoints(&previous.model)
+                    == cluster::resolution::dns_endpoints(&model));
         Translator {
             options: previous.options.clone(),
             index: OnceLock::new(),
-            clusters: carry_cache(services_same, &previous.clusters),
+            clusters: carry_cache(clusters_same, &previous.clusters),
             endpoints: carry_cache(endpoints_same, &previous.endpoints),
             listeners: carry_cache(headless_same, &previous.listeners),
             routes: carry_cache(services_same, &previous.routes),
             // Inbound parts embed the shared clusters and listeners.
-            inbound_by_ports: carry_cache(headless_same, &previous.inbound_by_ports),
+            inbound_by_ports: carry_cache(
+                headless_same && clusters_same,
+                &previous.inbound_by_ports,
+            ),
             inbound_by_claimed_ports: Default::default(),
             gateway_parts: Default::default(),
             model,

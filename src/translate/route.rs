@@ -4,6 +4,7 @@
 //! namespace, so these are built per scope (`scope::ScopeKey`).
 //! Inbound: a small inline config per HTTP target port, to the inbound cluster.
 
+pub mod domains;
 pub mod sniffed;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -142,17 +143,11 @@ fn service_virtual_host(
     proxy_namespace: &str,
     taken: &mut BTreeSet<String>,
 ) -> Option<VirtualHost> {
-    let domains: Vec<String> = naming::service_domains(
-        &service.hostname,
-        &service.key.name,
-        &service.key.namespace,
-        service.cluster_ip.as_deref(),
-        proxy_namespace,
-    )
-    .into_iter()
-    // Envoy rejects a domain listed by two virtual hosts; the first (by name) keeps it.
-    .filter(|d| taken.insert(d.clone()))
-    .collect();
+    let domains: Vec<String> = domains::domains(service, proxy_namespace)
+        .into_iter()
+        // Envoy rejects a domain listed by two virtual hosts; the first (by name) keeps it.
+        .filter(|d| taken.insert(d.clone()))
+        .collect();
     if domains.is_empty() {
         return None;
     }

@@ -6,11 +6,11 @@
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 
-use super::cluster::outbound_subset_cluster;
+use super::cluster::{outbound_subset_cluster, resolution};
 use super::endpoint::load_assignment_of;
 use super::naming;
 use super::traffic_policy::{apply, effective_policy};
-use crate::mesh::traffic::{DestinationRule, LbPolicy, Subset};
+use crate::mesh::traffic::{DestinationRule, LbPolicy, Resolution, Subset};
 use crate::mesh::{Endpoint, MeshModel, Service, ServicePort};
 
 /// Whether the subset's labels select the endpoint (an empty set selects every one).
@@ -26,28 +26,36 @@ fn targets(rule: Option<&DestinationRule>) -> impl Iterator<Item = Option<&Subse
     std::iter::once(None).chain(rule.into_iter().flat_map(|r| r.subsets.iter().map(Some)))
 }
 
-/// The service port's cluster and its subset clusters, policies applied.
+/// The service port's cluster and its subset clusters, policies applied. A DNS cluster
+/// carries the endpoints of its subset inline and is left out without any (as istiod).
 pub fn clusters(
+    model: &MeshModel,
     service: &Service,
     port: &ServicePort,
     rule: Option<&DestinationRule>,
 ) -> Vec<Cluster> {
     targets(rule)
-        .map(|subset| {
+        .filter_map(|subset| {
             let name = subset.map(|s| s.name.as_str()).unwrap_or_default();
-            let mut cluster = outbound_subset_cluster(service, port, name);
+            let mut cluster = resolution::complete(
+                model,
+                service,
+                port,
+                |e| subset.is_none_or(|s| selects(s, e)),
+                outbound_subset_cluster(service, port, name),
+            )?;
             apply(
                 &mut cluster,
                 &effective_policy(rule, subset, port.port),
                 port,
             );
-            cluster
+            Some(cluster)
         })
         .collect()
 }
 
-/// Whether the cluster of `subset` has endpoints over EDS: a service with a ClusterIP whose
-/// policy is not PASSTHROUGH (that one connects where the client dialled).
+/// Whether the cluster of `subset` has endpoints over EDS: a service resolved STATIC (a
+/// ClusterIP, a STATIC ServiceEntry) whose policy is not PASSTHROUGH (that one connects where the client dialled).
 fn uses_eds(
     service: &Service,
     rule: Option<&DestinationRule>,
@@ -58,7 +66,7 @@ fn uses_eds(
         effective_policy(rule, subset, port).load_balancer,
         Some(ref lb) if lb.policy == LbPolicy::Passthrough
     );
-    service.cluster_ip.is_some() && !passthrough
+    service.resolution() == Resolution::Static && !passthrough
 }
 
 /// The load assignments of the service port's EDS clusters (its own and its subsets').

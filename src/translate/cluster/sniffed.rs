@@ -62,6 +62,7 @@ mod tests {
             ports: vec![port.clone()],
             selector: None,
             labels: Default::default(),
+            origin: crate::mesh::ServiceOrigin::Kubernetes,
         };
         for c in [
             outbound_cluster(&service, &port),

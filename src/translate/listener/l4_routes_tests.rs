@@ -94,6 +94,7 @@ fn service(name: &str, port: u16, protocol: Protocol) -> Service {
         }],
         selector: None,
         labels: BTreeMap::new(),
+        origin: crate::mesh::ServiceOrigin::Kubernetes,
     }
 }
 

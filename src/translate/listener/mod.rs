@@ -5,6 +5,7 @@ pub mod chain_opts;
 pub mod inbound;
 pub mod l4_routes;
 pub mod outbound;
+pub mod outbound_by_name;
 pub mod service_port;
 pub mod sniffing;
 

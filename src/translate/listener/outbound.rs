@@ -14,6 +14,7 @@ use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration};
 
 use super::l4_routes::l4_rules;
+use super::outbound_by_name::{listeners_by_name, tcp_addresses, TcpAddresses};
 use super::service_port::service_port_listener;
 use super::{
     listener, listener_filters_without_deadline, max_connections_per_socket_event, tcp_chain,
@@ -99,7 +100,8 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
     listeners.insert(virtual_outbound.name.clone(), virtual_outbound);
     let l4 = l4_rules(scope);
     // `http_ports` leaves out the proxy's own ports.
-    for port in http_ports(scope).into_keys() {
+    let http = http_ports(scope);
+    for &port in http.keys() {
         let l = http_listener(port);
         listeners.insert(l.name.clone(), l);
     }
@@ -116,18 +118,9 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
             })
         {
             // A headless service has no VIP: clients dial the pods, so listen per pod IP.
-            let addresses: Vec<String> = match &service.cluster_ip {
-                Some(vip) => vec![vip.clone()],
-                None => model
-                    .endpoints_of(&service.key, port.port)
-                    .map(|e| {
-                        e.endpoints
-                            .iter()
-                            .filter(|e| e.ready)
-                            .map(|e| e.address.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+            // Services reached by name share `0.0.0.0_<port>` (`outbound_by_name`).
+            let TcpAddresses::Exact(addresses) = tcp_addresses(model, service, port.port) else {
+                continue;
             };
             for address in addresses {
                 let l = service_port_listener(scope, &l4, service, port, &address);
@@ -135,6 +128,9 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
                 listeners.entry(l.name.clone()).or_insert(l);
             }
         }
+    }
+    for l in listeners_by_name(scope, |port| http.contains_key(&port)) {
+        listeners.entry(l.name.clone()).or_insert(l);
     }
     listeners.into_values().collect()
 }

@@ -93,6 +93,7 @@ mod tests {
                 ],
                 selector: None,
                 labels: Default::default(),
+                origin: crate::mesh::ServiceOrigin::Kubernetes,
             }),
         );
         let options = TranslateOptions::default();
