@@ -27,6 +27,7 @@ pub mod naming;
 pub mod node;
 pub mod route;
 pub mod scope;
+pub mod sidecar_ingress;
 pub mod subset;
 pub mod traffic_policy;
 
