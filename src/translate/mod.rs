@@ -138,10 +138,11 @@ fn carry_cache<K: Clone, V>(same: bool, cache: &Cache<K, V>) -> Cache<K, V> {
 
 /// Whether the Istio configuration of two models is the same.
 fn istio_config_same(a: &MeshModel, b: &MeshModel) -> bool {
+    // ServiceEntries and WorkloadEntries are not compared: all translation takes from them
+    // is in `services` (hosts, ports, addresses, resolution, exportTo) and `endpoints`, so a
+    // WorkloadEntry that moves is an endpoint-only change, as in istiod.
     a.virtual_services == b.virtual_services
         && a.destination_rules == b.destination_rules
-        && a.service_entries == b.service_entries
-        && a.workload_entries == b.workload_entries
         && a.sidecars == b.sidecars
         && a.gateways == b.gateways
 }

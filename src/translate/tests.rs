@@ -13,6 +13,7 @@ use crate::mesh::{
     Endpoint, ObjectKey, PortEndpoints, Protocol, Service, ServicePort, TargetPort, Workload,
 };
 
+mod entries;
 mod proxies;
 mod proxy_ports;
 mod resources;

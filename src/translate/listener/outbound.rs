@@ -135,15 +135,16 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
     listeners.into_values().collect()
 }
 
-/// The endpoints of headless services: the only endpoints outbound listeners depend on
-/// (a headless service gets a listener per pod address, see `outbound_listeners`).
+/// The endpoints of headless services (and of ServiceEntry hosts resolved NONE without
+/// addresses): the only endpoints outbound listeners depend on (such a service gets a
+/// listener per endpoint address, see `outbound_by_name::tcp_addresses`).
 pub(crate) fn headless_endpoints(
     model: &MeshModel,
 ) -> Vec<(&crate::mesh::ObjectKey, u16, &crate::mesh::PortEndpoints)> {
     model
         .services
         .values()
-        .filter(|s| s.cluster_ip.is_none())
+        .filter(|s| s.resolution() == crate::mesh::traffic::Resolution::None && s.vips().is_empty())
         .flat_map(|s| {
             s.ports.iter().filter_map(move |p| {
                 model

@@ -1,0 +1,76 @@
+//! ServiceEntry hosts through the Translator: DNS clusters carry their endpoints inline, so
+//! an endpoint-only change of a DNS entry rebuilds the clusters (and the inbound parts that
+//! embed them), while a STATIC entry's only touches EDS.
+
+use super::*;
+use crate::mesh::build::build_model;
+use crate::source::parse::parse_file;
+use crate::source::InputSet;
+
+fn entries(dns_address: &str, static_address: &str) -> Arc<MeshModel> {
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: dns, namespace: ext}}
+spec:
+  hosts: [dns.example.com]
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+  resolution: DNS
+  endpoints: [{{address: {dns_address}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: static, namespace: ext}}
+spec:
+  hosts: [static.example.com]
+  addresses: [240.0.0.1]
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints: [{{address: {static_address}}}]
+"
+    );
+    let parsed = parse_file(std::path::Path::new("t.yaml"), &yaml);
+    let built = build_model(&InputSet {
+        objects: parsed.objects,
+        problems: Vec::new(),
+    });
+    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    Arc::new(built.model)
+}
+
+#[test]
+fn endpoint_changes_of_dns_entries_rebuild_clusters() {
+    let node = proxy("sidecar~10.244.1.12~reviews-v1.default~default.svc.cluster.local");
+    let first = Translator::new(entries("a.example.com", "192.0.2.1"));
+    let before = first.proxy_resources(&node);
+    let dns = "outbound|443||dns.example.com";
+    assert!(before.of_type(type_url::CLUSTER).contains_key(dns));
+
+    // A STATIC endpoint moves: EDS changes, clusters are carried over.
+    let second = Translator::next(&first, entries("a.example.com", "192.0.2.2"));
+    let after = second.proxy_resources(&node);
+    assert!(Arc::ptr_eq(
+        &before.of_type(type_url::CLUSTER),
+        &after.of_type(type_url::CLUSTER)
+    ));
+    assert_ne!(
+        before.of_type(type_url::ENDPOINT),
+        after.of_type(type_url::ENDPOINT)
+    );
+
+    // The DNS entry's endpoint moves: the inline load assignment changes.
+    let third = Translator::next(&second, entries("b.example.com", "192.0.2.2"));
+    let changed = third.proxy_resources(&node);
+    let cluster = |r: &ProxyResources| {
+        Cluster::decode(&r.of_type(type_url::CLUSTER)[dns].body.value[..]).unwrap()
+    };
+    assert_ne!(
+        cluster(&after).load_assignment,
+        cluster(&changed).load_assignment
+    );
+    let fresh = Translator::new(entries("b.example.com", "192.0.2.2")).proxy_resources(&node);
+    assert_eq!(cluster(&changed), cluster(&fresh));
+    for url in [type_url::CLUSTER, type_url::LISTENER] {
+        assert_eq!(changed.of_type(url), fresh.of_type(url), "{url}");
+    }
+}
