@@ -624,9 +624,16 @@ fn service_entries() {
     run_case(
         "service-entries",
         built.model,
-        &[(
-            "sleep",
-            "sidecar~10.244.3.10~sleep-0.app~app.svc.cluster.local",
-        )],
+        &[
+            (
+                "sleep",
+                "sidecar~10.244.3.10~sleep-0.app~app.svc.cluster.local",
+            ),
+            // In the entries' namespace: also sees the entry exported there only.
+            (
+                "egress-ns",
+                "sidecar~10.244.3.20~client.egress~egress.svc.cluster.local",
+            ),
+        ],
     );
 }

@@ -80,14 +80,15 @@ impl<'a> Scope<'a> {
 
     /// Whether `service` is among `services()`.
     pub fn service_visible(&self, service: &Service) -> bool {
-        self.sidecar.is_none_or(|sc| {
-            egress::allows(
-                sc,
-                self.namespace,
-                &service.key.namespace,
-                &service.hostname,
-            )
-        })
+        service.export_to().visible_to(self.namespace)
+            && self.sidecar.is_none_or(|sc| {
+                egress::allows(
+                    sc,
+                    self.namespace,
+                    &service.key.namespace,
+                    &service.hostname,
+                )
+            })
     }
 
     /// The DestinationRule for traffic from this proxy to `host` (whose service lives in

@@ -1,13 +1,13 @@
 //! ServiceEntry hosts through the Translator: DNS clusters carry their endpoints inline, so
 //! an endpoint-only change of a DNS entry rebuilds the clusters (and the inbound parts that
-//! embed them), while a STATIC entry's only touches EDS.
+//! embed them), while a WorkloadEntry that moves behind a STATIC entry only touches EDS.
 
 use super::*;
 use crate::mesh::build::build_model;
 use crate::source::parse::parse_file;
 use crate::source::InputSet;
 
-fn entries(dns_address: &str, static_address: &str) -> Arc<MeshModel> {
+fn entries(dns_address: &str, vm_address: &str) -> Arc<MeshModel> {
     let yaml = format!(
         "apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -26,7 +26,12 @@ spec:
   addresses: [240.0.0.1]
   ports: [{{number: 8080, name: http, protocol: HTTP}}]
   resolution: STATIC
-  endpoints: [{{address: {static_address}}}]
+  workloadSelector: {{labels: {{app: vm}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: vm-1, namespace: ext}}
+spec: {{address: {vm_address}, labels: {{app: vm}}}}
 "
     );
     let parsed = parse_file(std::path::Path::new("t.yaml"), &yaml);
@@ -46,13 +51,15 @@ fn endpoint_changes_of_dns_entries_rebuild_clusters() {
     let dns = "outbound|443||dns.example.com";
     assert!(before.of_type(type_url::CLUSTER).contains_key(dns));
 
-    // A STATIC endpoint moves: EDS changes, clusters are carried over.
+    // The WorkloadEntry behind the STATIC entry moves: EDS changes, the rest is carried.
     let second = Translator::next(&first, entries("a.example.com", "192.0.2.2"));
     let after = second.proxy_resources(&node);
-    assert!(Arc::ptr_eq(
-        &before.of_type(type_url::CLUSTER),
-        &after.of_type(type_url::CLUSTER)
-    ));
+    for url in [type_url::CLUSTER, type_url::LISTENER, type_url::ROUTE] {
+        assert!(
+            Arc::ptr_eq(&before.of_type(url), &after.of_type(url)),
+            "{url}"
+        );
+    }
     assert_ne!(
         before.of_type(type_url::ENDPOINT),
         after.of_type(type_url::ENDPOINT)
@@ -73,4 +80,65 @@ fn endpoint_changes_of_dns_entries_rebuild_clusters() {
     for url in [type_url::CLUSTER, type_url::LISTENER] {
         assert_eq!(changed.of_type(url), fresh.of_type(url), "{url}");
     }
+}
+
+#[test]
+fn entries_are_seen_where_exported_and_within_sidecar_egress() {
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: private, namespace: ext}
+spec:
+  hosts: [private.example.com]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: DNS
+  exportTo: [.]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: public, namespace: ext}
+spec:
+  hosts: [public.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: scoped}
+spec:
+  egress: [{hosts: [./*]}]
+";
+    let parsed = parse_file(std::path::Path::new("t.yaml"), yaml);
+    let built = build_model(&InputSet {
+        objects: parsed.objects,
+        problems: Vec::new(),
+    });
+    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    let t = Translator::new(Arc::new(built.model));
+    let clusters = |ns: &str| -> Vec<String> {
+        let node = proxy(&format!(
+            "sidecar~10.244.1.5~app.{ns}~{ns}.svc.cluster.local"
+        ));
+        t.proxy_resources(&node)
+            .of_type(type_url::CLUSTER)
+            .keys()
+            .filter(|k| k.starts_with("outbound|"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        clusters("ext"),
+        [
+            "outbound|443||private.example.com",
+            "outbound|80||public.example.com"
+        ]
+    );
+    assert_eq!(clusters("web"), ["outbound|80||public.example.com"]);
+    assert!(clusters("scoped").is_empty(), "egress ./* leaves out ext");
+    let routes = |ns: &str| {
+        let node = proxy(&format!(
+            "sidecar~10.244.1.5~app.{ns}~{ns}.svc.cluster.local"
+        ));
+        t.proxy_resources(&node).of_type(type_url::ROUTE).len()
+    };
+    assert_eq!(routes("web"), 1);
 }
