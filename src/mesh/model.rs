@@ -120,7 +120,8 @@ pub struct MeshModel {
     pub virtual_services: BTreeMap<ObjectKey, Arc<super::traffic::VirtualService>>,
     /// Checked DestinationRules by namespace/name (not applied to traffic yet).
     pub destination_rules: BTreeMap<ObjectKey, Arc<super::traffic::DestinationRule>>,
-    /// Checked ServiceEntries and WorkloadEntries (not applied to traffic yet).
+    /// Checked ServiceEntries and WorkloadEntries. Translation reads them through `services`
+    /// (one per entry host) and `endpoints` (`mesh::build::entry_services`).
     pub service_entries: BTreeMap<ObjectKey, Arc<super::traffic::ServiceEntry>>,
     pub workload_entries: BTreeMap<ObjectKey, Arc<super::traffic::WorkloadEntry>>,
     /// ServiceEntry hosts -> their service keys (the first namespace by name when several
