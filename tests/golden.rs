@@ -637,3 +637,35 @@ fn service_entries() {
         ],
     );
 }
+
+#[test]
+fn sidecar_ingress() {
+    let dir = root().join("testdata/traffic/sidecar-ingress");
+    let input = load_dir(&dir).expect("testdata/traffic/sidecar-ingress loads");
+    assert!(
+        input.problems.is_empty(),
+        "input problems: {:?}",
+        input.problems
+    );
+    let built = build_model(&input);
+    assert!(
+        built.problems.is_empty(),
+        "model problems: {:?}",
+        built.problems
+    );
+    run_case(
+        "sidecar-ingress",
+        built.model,
+        &[
+            (
+                "ratings",
+                "sidecar~10.244.4.10~ratings-0.shop~shop.svc.cluster.local",
+            ),
+            // Same namespace, not selected: the service ports as usual.
+            (
+                "other",
+                "sidecar~10.244.4.11~other-0.shop~shop.svc.cluster.local",
+            ),
+        ],
+    );
+}

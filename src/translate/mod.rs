@@ -273,21 +273,25 @@ impl Translator {
         })
     }
 
+    /// `proxy_ip` matters only to Sidecar ingress ports sent to the proxy's own IP
+    /// (`sidecar_ingress`); parts that use it are not cached.
     fn inbound_parts(
         &self,
         key: &ScopeKey,
         labels: &BTreeMap<String, String>,
         ports: &InboundPorts,
+        proxy_ip: &str,
     ) -> InboundParts {
         let mut clusters =
             ResourceMap::clone(&self.clusters(&key.for_clusters(self.index()), labels));
-        clusters.extend(encode_all(
-            type_url::CLUSTER,
-            ports
+        let inbound_clusters = match sidecar_ingress::of_scope(&self.model, key) {
+            Some(ingress) => sidecar_ingress::inbound_clusters(&ingress, proxy_ip),
+            None => ports
                 .iter()
-                .map(|(port, protocol)| cluster::inbound_cluster(*port, *protocol)),
-            |c| &c.name,
-        ));
+                .map(|(port, protocol)| cluster::inbound_cluster(*port, *protocol))
+                .collect(),
+        };
+        clusters.extend(encode_all(type_url::CLUSTER, inbound_clusters, |c| &c.name));
         let mut listeners = ResourceMap::clone(&self.listeners(key, labels));
         listeners.extend(encode_all(
             type_url::LISTENER,
@@ -310,7 +314,7 @@ impl Translator {
         of_model_workload: bool,
     ) -> Arc<InboundParts> {
         let cache_key = (key.clone(), ports);
-        let build = || self.inbound_parts(key, labels, &cache_key.1);
+        let build = || self.inbound_parts(key, labels, &cache_key.1, "");
         if of_model_workload {
             cached_bounded(&self.inbound_by_ports, &cache_key, MAX_SCOPES, build)
         } else if let Some(hit) = self
@@ -363,8 +367,20 @@ impl Translator {
             return self.router_resources(proxy, &key, &labels);
         }
         let cluster_key = key.for_clusters(self.index());
-        let (ports, of_model) = self.inbound_ports_of(proxy);
-        let inbound = self.inbound(&key, &labels, ports, of_model);
+        // A Sidecar with ingress listeners replaces the ports of the workload's services.
+        let inbound = match sidecar_ingress::of_scope(&self.model, &key) {
+            Some(ingress) if sidecar_ingress::uses_proxy_ip(&ingress) => {
+                let ports = sidecar_ingress::chain_ports(&ingress);
+                Arc::new(self.inbound_parts(&key, &labels, &ports, &proxy.ip))
+            }
+            Some(ingress) => {
+                self.inbound(&key, &labels, sidecar_ingress::chain_ports(&ingress), true)
+            }
+            None => {
+                let (ports, of_model) = self.inbound_ports_of(proxy);
+                self.inbound(&key, &labels, ports, of_model)
+            }
+        };
         let mut out = ProxyResources::default();
         out.by_type
             .insert(type_url::CLUSTER, inbound.clusters.clone());

@@ -25,9 +25,10 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
 
 use super::cluster::inbound_cluster;
 use super::inbound_ports::InboundPorts;
+use super::scope::ScopeKey;
 use super::{naming, socket_address};
 use crate::mesh::traffic::SidecarIngress;
-use crate::mesh::Protocol;
+use crate::mesh::{MeshModel, Protocol};
 
 /// Where an ingress port's connections go.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +62,12 @@ pub fn ingress_ports(ingress: &[SidecarIngress]) -> IngressPorts {
         out.entry(port).or_insert((listener.port.protocol, target));
     }
     out
+}
+
+/// The ingress ports of the Sidecar a scope key names, when it has ingress listeners.
+pub fn of_scope(model: &MeshModel, key: &ScopeKey) -> Option<IngressPorts> {
+    let sidecar = model.sidecars.get(key.sidecar.as_ref()?)?;
+    (!sidecar.ingress.is_empty()).then(|| ingress_ports(&sidecar.ingress))
 }
 
 /// A checked `defaultEndpoint` (`mesh::build` accepts only these shapes).

@@ -14,6 +14,7 @@ use crate::mesh::{
 };
 
 mod entries;
+mod ingress;
 mod proxies;
 mod proxy_ports;
 mod resources;
