@@ -142,3 +142,68 @@ spec:
     };
     assert_eq!(routes("web"), 1);
 }
+
+#[test]
+fn subsets_of_dns_entries_carry_their_endpoints_inline() {
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: ext}
+spec:
+  hosts: [db.example.com]
+  ports: [{number: 5432, name: tcp-pg, protocol: TCP}]
+  resolution: DNS
+  endpoints:
+  - {address: primary.db.example.com, labels: {role: primary}}
+  - {address: replica.db.example.com, labels: {role: replica}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: db, namespace: ext}
+spec:
+  host: db.example.com
+  subsets:
+  - {name: primary, labels: {role: primary}}
+  - {name: none, labels: {role: gone}}
+";
+    let parsed = parse_file(std::path::Path::new("t.yaml"), yaml);
+    let built = build_model(&InputSet {
+        objects: parsed.objects,
+        problems: Vec::new(),
+    });
+    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    let t = Translator::new(Arc::new(built.model));
+    let r = t.proxy_resources(&proxy("sidecar~10.244.1.5~app.ext~ext.svc.cluster.local"));
+    let hosts = |name: &str| -> Vec<String> {
+        use envoy_types::pb::envoy::config::core::v3::address::Address as Kind;
+        use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier;
+        let c = Cluster::decode(&r.of_type(type_url::CLUSTER)[name].body.value[..]).unwrap();
+        c.load_assignment.unwrap().endpoints[0]
+            .lb_endpoints
+            .iter()
+            .map(|e| match &e.host_identifier {
+                Some(HostIdentifier::Endpoint(ep)) => match &ep.address.as_ref().unwrap().address {
+                    Some(Kind::SocketAddress(a)) => a.address.clone(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        hosts("outbound|5432||db.example.com"),
+        ["primary.db.example.com", "replica.db.example.com"]
+    );
+    assert_eq!(
+        hosts("outbound|5432|primary|db.example.com"),
+        ["primary.db.example.com"]
+    );
+    assert!(
+        !r.of_type(type_url::CLUSTER)
+            .contains_key("outbound|5432|none|db.example.com"),
+        "a DNS subset without endpoints has no cluster"
+    );
+    assert!(
+        r.of_type(type_url::ENDPOINT).is_empty(),
+        "DNS clusters take no EDS"
+    );
+}
