@@ -229,6 +229,7 @@ impl Translator {
                 .and_then(|k| self.model.sidecars.get(k))
                 .map(|s| s.as_ref()),
             gateway_keys: &key.gateways,
+            zone: key.zone.as_deref(),
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod destination_rule;
 pub mod egress;
 pub mod key;
+pub mod locality;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,6 +66,9 @@ pub struct Scope<'a> {
     pub sidecar: Option<&'a Sidecar>,
     /// The Gateways whose selector picks the proxy (routers only), sorted by key.
     pub gateway_keys: &'a [ObjectKey],
+    /// The zone of the proxy's workload, when locality load balancing needs it (see
+    /// `scope::locality`).
+    pub zone: Option<&'a str>,
 }
 
 impl<'a> Scope<'a> {

@@ -15,6 +15,7 @@ use crate::mesh::{
 
 mod entries;
 mod ingress;
+mod locality;
 mod proxies;
 mod proxy_ports;
 mod resources;

@@ -58,6 +58,7 @@ impl World {
             labels,
             sidecar: None,
             gateway_keys: &[],
+            zone: None,
         }
     }
 }

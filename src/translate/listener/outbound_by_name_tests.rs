@@ -36,6 +36,7 @@ fn with_scope<T>(model: &MeshModel, namespace: &str, f: impl FnOnce(&Scope) -> T
         labels: &labels,
         sidecar: None,
         gateway_keys: &[],
+        zone: None,
     })
 }
 

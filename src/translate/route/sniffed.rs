@@ -108,6 +108,7 @@ mod tests {
             labels: &labels,
             sidecar: None,
             gateway_keys: &[],
+            zone: None,
         };
         let configs = sniffed_route_configs(&scope);
         assert_eq!(configs.len(), 1);

@@ -34,7 +34,12 @@ impl<'a> Scope<'a> {
         service: &Service,
         port: &ServicePort,
     ) -> Vec<ClusterLoadAssignment> {
-        subset::load_assignments(self.model, service, port, self.rule_for_service(service))
+        let rule = self.rule_for_service(service);
+        let mut assignments = subset::load_assignments(self.model, service, port, rule);
+        if let (Some(zone), Some(rule)) = (self.zone, rule) {
+            super::locality::prioritize(&mut assignments, rule, port.port, zone);
+        }
+        assignments
     }
 
     /// A tcp_proxy to `cluster` (of `subset` of `service`, empty for the whole service) with

@@ -28,6 +28,9 @@ pub struct ScopeIndex {
     cluster_namespaces: BTreeSet<String>,
     /// Distinct `(sourceLabels, sourceNamespace)` selectors of route matches.
     source_selectors: Vec<(BTreeMap<String, String>, Option<String>)>,
+    /// Zones of workloads, when some DestinationRule makes endpoints depend on the
+    /// proxy's locality (`super::locality`); empty otherwise.
+    workload_zones: BTreeMap<ObjectKey, String>,
 }
 
 fn exported_namespaces(export_to: &ExportTo) -> impl Iterator<Item = &String> {
@@ -78,7 +81,16 @@ impl ScopeIndex {
         }
         named_namespaces.extend(model.sidecars.keys().map(|k| k.namespace.clone()));
         named_namespaces.extend(model.gateways.keys().map(|k| k.namespace.clone()));
+        let workload_zones = if destination_rules
+            .iter()
+            .any(|r| super::locality::rule_uses_locality(r))
+        {
+            super::locality::workload_zones(model)
+        } else {
+            BTreeMap::new()
+        };
         ScopeIndex {
+            workload_zones,
             destination_rules,
             named_namespaces,
             cluster_namespaces,
@@ -98,6 +110,8 @@ pub struct ScopeKey {
     pub sources: Vec<bool>,
     /// The Gateways that select a router, sorted.
     pub gateways: Vec<ObjectKey>,
+    /// The zone of the proxy's workload, only while some rule fails over by locality.
+    pub zone: Option<String>,
 }
 
 impl ScopeKey {
@@ -208,11 +222,16 @@ pub fn scope_key(
         .iter()
         .map(|(sel, ns)| selects(sel, labels) && ns.as_ref().is_none_or(|ns| *ns == namespace))
         .collect();
+    let zone = proxy
+        .workload(model)
+        .and_then(|w| index.workload_zones.get(&w.key))
+        .cloned();
     ScopeKey {
         proxy_type: proxy.proxy_type,
         namespace,
         sidecar,
         sources,
         gateways,
+        zone,
     }
 }
