@@ -45,7 +45,10 @@ fn invalid_inputs_are_each_reported() {
         "istio-networking.yaml: document 2 (line 26): ServiceEntry default/external: field spec.endpoints: resolution STATIC needs endpoints",
         "istio-networking.yaml: document 3 (line 37): VirtualService default/ratings: field spec.http[0].route[0].destination.subset: subset \"v9\" of ratings.default.svc.cluster.local is not defined",
         "bad-secret.yaml: document 0 (line 2): Secret default/broken-cert: field data[\"tls.crt\"]: not PEM: expected a certificate",
-        "17 problem(s)",
+        "istio-networking.yaml: document 4 (line 49): Sidecar default/default: field spec.egress[0].hosts[0]: \"reviews\" must be namespace/host",
+        "istio-networking.yaml: document 5 (line 59): Gateway default/ingress: field spec.servers[0].tls: an HTTPS or TLS server needs tls settings",
+        "istio-networking.yaml: document 6 (line 71): WorkloadEntry default/vm-1: field spec.ports.http: port 70000 is not in 1-65535",
+        "20 problem(s)",
     ];
     for line in expected {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
