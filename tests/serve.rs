@@ -57,18 +57,18 @@ fn admin_views_report_the_loaded_configuration() {
         dir.path().join("istio.yaml"),
         "apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: reviews-route, namespace: default}
+metadata: {name: productpage-route, namespace: default}
 spec:
-  hosts: [reviews]
+  hosts: [productpage]
   http:
   - route:
-    - destination: {host: reviews}
+    - destination: {host: productpage}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: broken, namespace: default}
 spec:
-  host: reviews
+  host: productpage
   trafficPolicy:
     connectionPool:
       tcp: {connectTimeout: soon}
@@ -100,9 +100,16 @@ spec:
     let configz: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         configz["istio"]["VirtualService"],
-        serde_json::json!(["default/reviews-route"])
+        serde_json::json!([
+            "default/productpage-route",
+            "default/ratings",
+            "default/reviews"
+        ])
     );
-    assert_eq!(configz["istio"]["DestinationRule"], serde_json::json!([]));
+    assert_eq!(
+        configz["istio"]["DestinationRule"],
+        serde_json::json!(["default/reviews"])
+    );
     let problems = configz["problems"].to_string();
     assert!(
         problems.contains("default/broken") && problems.contains("connectTimeout"),
