@@ -261,23 +261,35 @@ fn run_case(case: &str, model: MeshModel, proxies: &[(&str, &str)]) {
     );
 }
 
-#[test]
-fn bookinfo() {
-    let input = load_dir(&root().join("testdata/bookinfo")).expect("testdata/bookinfo loads");
+/// The model built from the input directory testdata/`input`, which must load and build
+/// without problems.
+fn load_model(input: &str) -> MeshModel {
+    let loaded = load_dir(&root().join("testdata").join(input))
+        .unwrap_or_else(|e| panic!("testdata/{input} loads: {e:?}"));
     assert!(
-        input.problems.is_empty(),
+        loaded.problems.is_empty(),
         "input problems: {:?}",
-        input.problems
+        loaded.problems
     );
-    let built = build_model(&input);
+    let built = build_model(&loaded);
     assert!(
         built.problems.is_empty(),
         "model problems: {:?}",
         built.problems
     );
-    run_case(
+    built.model
+}
+
+/// A golden case whose model comes from the input directory testdata/`input`.
+fn dir_case(case: &str, input: &str, proxies: &[(&str, &str)]) {
+    run_case(case, load_model(input), proxies);
+}
+
+#[test]
+fn bookinfo() {
+    dir_case(
         "bookinfo",
-        built.model,
+        "bookinfo",
         &[
             (
                 "productpage",
@@ -450,23 +462,11 @@ fn envoy_rejects_a_broken_set() {
 /// proxy namespace (testdata/traffic/destination-rules).
 #[test]
 fn destination_rules() {
-    let dir = root().join("testdata/traffic/destination-rules");
-    let input = load_dir(&dir).expect("testdata/traffic/destination-rules loads");
-    assert!(
-        input.problems.is_empty(),
-        "input problems: {:?}",
-        input.problems
-    );
-    let built = build_model(&input);
-    assert!(
-        built.problems.is_empty(),
-        "model problems: {:?}",
-        built.problems
-    );
-    assert_eq!(built.model.destination_rules.len(), 5);
+    let model = load_model("traffic/destination-rules");
+    assert_eq!(model.destination_rules.len(), 5);
     run_case(
         "destination-rules",
-        built.model,
+        model,
         &[
             (
                 "shop-client",
@@ -486,28 +486,16 @@ fn destination_rules() {
 /// `--insecure-serve-gateway-secrets`, are checked by name and loaded by Envoy alongside.
 #[test]
 fn gateway() {
-    let input =
-        load_dir(&root().join("testdata/traffic/gateway")).expect("testdata/traffic/gateway loads");
-    assert!(
-        input.problems.is_empty(),
-        "input problems: {:?}",
-        input.problems
-    );
-    let built = build_model(&input);
-    assert!(
-        built.problems.is_empty(),
-        "model problems: {:?}",
-        built.problems
-    );
+    let model = load_model("traffic/gateway");
     let router =
         "router~10.244.0.50~istio-ingressgateway-7d4f.istio-system~istio-system.svc.cluster.local";
-    run_case("gateway", built.model.clone(), &[("ingress", router)]);
+    run_case("gateway", model.clone(), &[("ingress", router)]);
 
     let options = meshd::translate::scope::TranslateOptions {
         serve_gateway_secrets: true,
         ..Default::default()
     };
-    let translator = Translator::with_options(Arc::new(built.model), Arc::new(options));
+    let translator = Translator::with_options(Arc::new(model), Arc::new(options));
     let proxy = ProxyId::parse(router).unwrap();
     let resources = translator.proxy_resources(&proxy);
     let secrets = resources.of_type(type_url::SECRET);
@@ -538,22 +526,9 @@ fn gateway() {
 /// by SNI; a TCP route for one source's pods on a sniffed port.
 #[test]
 fn sniffing() {
-    let input = load_dir(&root().join("testdata/traffic/sniffing"))
-        .expect("testdata/traffic/sniffing loads");
-    assert!(
-        input.problems.is_empty(),
-        "input problems: {:?}",
-        input.problems
-    );
-    let built = build_model(&input);
-    assert!(
-        built.problems.is_empty(),
-        "model problems: {:?}",
-        built.problems
-    );
-    run_case(
+    dir_case(
         "sniffing",
-        built.model,
+        "traffic/sniffing",
         &[
             (
                 "sleep",
@@ -577,22 +552,9 @@ fn sniffing() {
 /// one they do not.
 #[test]
 fn virtual_services() {
-    let input = load_dir(&root().join("testdata/traffic/virtual-services"))
-        .expect("testdata/traffic/virtual-services loads");
-    assert!(
-        input.problems.is_empty(),
-        "input problems: {:?}",
-        input.problems
-    );
-    let built = build_model(&input);
-    assert!(
-        built.problems.is_empty(),
-        "model problems: {:?}",
-        built.problems
-    );
-    run_case(
+    dir_case(
         "virtual-services",
-        built.model,
+        "traffic/virtual-services",
         &[
             (
                 "productpage",
@@ -608,22 +570,9 @@ fn virtual_services() {
 
 #[test]
 fn service_entries() {
-    let dir = root().join("testdata/traffic/service-entries");
-    let input = load_dir(&dir).expect("testdata/traffic/service-entries loads");
-    assert!(
-        input.problems.is_empty(),
-        "input problems: {:?}",
-        input.problems
-    );
-    let built = build_model(&input);
-    assert!(
-        built.problems.is_empty(),
-        "model problems: {:?}",
-        built.problems
-    );
-    run_case(
+    dir_case(
         "service-entries",
-        built.model,
+        "traffic/service-entries",
         &[
             (
                 "sleep",
@@ -640,22 +589,9 @@ fn service_entries() {
 
 #[test]
 fn sidecar_ingress() {
-    let dir = root().join("testdata/traffic/sidecar-ingress");
-    let input = load_dir(&dir).expect("testdata/traffic/sidecar-ingress loads");
-    assert!(
-        input.problems.is_empty(),
-        "input problems: {:?}",
-        input.problems
-    );
-    let built = build_model(&input);
-    assert!(
-        built.problems.is_empty(),
-        "model problems: {:?}",
-        built.problems
-    );
-    run_case(
+    dir_case(
         "sidecar-ingress",
-        built.model,
+        "traffic/sidecar-ingress",
         &[
             (
                 "ratings",
