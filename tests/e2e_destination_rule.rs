@@ -7,7 +7,6 @@
 mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use harness::envoy;
@@ -16,8 +15,8 @@ use harness::netns::Lab;
 use harness::objects::{self, Port};
 use harness::pod::Pod;
 use harness::process::{run_timeout, wait_for};
-use harness::syncz;
-use harness::traffic::APP_UID;
+use harness::traffic::app_command;
+use harness::world::World;
 
 const NS: &str = "demo";
 const SVC: &str = "echo";
@@ -34,140 +33,72 @@ fn ports() -> [Port<'static>; 1] {
 }
 
 /// meshd, `servers` echo pods and one client pod, all with sidecars in sync.
-struct World {
-    client: Pod,
-    servers: Vec<Pod>,
-    meshd: Meshd,
-    lab: Lab,
+fn echo_world(servers: usize) -> World {
+    let mut lab = Lab::new();
+    let meshd = Meshd::new(&mut lab);
+    meshd.write("namespace.yaml", &objects::namespace(NS));
+    meshd.write(
+        "service-echo.yaml",
+        &objects::service(SVC, NS, VIP, SVC, &ports()),
+    );
+    let mut pods = Vec::new();
+    for i in 0..servers {
+        let name = format!("echo-{i}");
+        let mut pod = Pod::new(&mut lab, &name, NS);
+        pod.start_app(&lab, &[HTTP_PORT], &[]);
+        meshd.write(
+            &format!("pod-{name}.yaml"),
+            &objects::pod(&name, NS, &pod.ip, SVC, &ports()),
+        );
+        pods.push(pod);
+    }
+    let world = World::start(lab, meshd, pods, NS);
+    let want: BTreeSet<String> = world
+        .servers
+        .iter()
+        .map(|p| format!("{}:{HTTP_PORT}", p.ip))
+        .collect();
+    wait_for(
+        &format!("the client to see endpoints {want:?}"),
+        Duration::from_secs(30),
+        || (envoy::cluster_endpoints(&world.client.ns, CLUSTER) == want).then_some(()),
+    );
+    world.assert_in_sync();
+    world
 }
 
-impl World {
-    fn new(servers: usize) -> World {
-        let mut lab = Lab::new();
-        let meshd = Meshd::new(&mut lab);
-        meshd.write("namespace.yaml", &objects::namespace(NS));
-        meshd.write(
-            "service-echo.yaml",
-            &objects::service(SVC, NS, VIP, SVC, &ports()),
-        );
-        let mut pods = Vec::new();
-        for i in 0..servers {
-            let name = format!("echo-{i}");
-            let mut pod = Pod::new(&mut lab, &name, NS);
-            pod.start_app(&lab, &[HTTP_PORT], &[]);
-            meshd.write(
-                &format!("pod-{name}.yaml"),
-                &objects::pod(&name, NS, &pod.ip, SVC, &ports()),
-            );
-            pods.push(pod);
-        }
-        let client = Pod::new(&mut lab, "client", NS);
-        meshd.write(
-            "pod-client.yaml",
-            &objects::pod("client", NS, &client.ip, "client", &[]),
-        );
-        let mut world = World {
-            client,
-            servers: pods,
-            meshd,
-            lab,
-        };
-        world.meshd.start();
-        for i in 0..world.servers.len() {
-            let bootstrap = world.meshd.bootstrap(&world.servers[i].node_id(), false);
-            world.servers[i].start_envoy(&world.lab, &bootstrap);
-        }
-        let bootstrap = world.meshd.bootstrap(&world.client.node_id(), false);
-        world.client.start_envoy(&world.lab, &bootstrap);
-        let want: BTreeSet<String> = world
-            .servers
-            .iter()
-            .map(|p| format!("{}:{HTTP_PORT}", p.ip))
-            .collect();
-        wait_for(
-            &format!("the client to see endpoints {want:?}"),
-            Duration::from_secs(30),
-            || (envoy::cluster_endpoints(&world.client.ns, CLUSTER) == want).then_some(()),
-        );
-        world.assert_in_sync();
-        world
-    }
-
-    /// Every sidecar acked the latest config and rejected nothing.
-    fn assert_in_sync(&self) {
-        let pods: Vec<&Pod> = std::iter::once(&self.client).chain(&self.servers).collect();
-        wait_for(
-            "every proxy to be acked in meshd's syncz",
-            Duration::from_secs(45),
-            || {
-                let state = self.meshd.syncz()?;
-                pods.iter()
-                    .all(|p| syncz::acked(&state, &p.node_id()))
-                    .then_some(())
-            },
-        );
-        for pod in pods {
-            let rejected = envoy::rejected_updates(&pod.ns);
-            assert!(rejected.is_empty(), "{} rejected: {rejected:?}", pod.name);
-        }
-    }
-
-    /// Writes a DestinationRule for `echo` and waits until the client's Envoy holds config
-    /// containing every one of `markers` (in its clusters and routes dump) and all proxies
-    /// are in sync again.
-    fn apply_rule(&self, spec: &str, markers: &[&str]) {
-        let indented: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-        self.meshd.write(
-            "destination-rule.yaml",
-            &format!(
-                "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  \
-                 name: echo\n  namespace: {NS}\nspec:\n  host: echo\n{indented}"
-            ),
-        );
-        wait_for(
-            &format!("the client's Envoy to hold {markers:?}"),
-            Duration::from_secs(30),
-            || {
-                let dump = envoy::admin_get(&self.client.ns, "/config_dump")?;
-                markers.iter().all(|m| dump.contains(m)).then_some(())
-            },
-        );
-        self.assert_in_sync();
-    }
-
-    /// A stat of the client's HTTP cluster (by its `alt_stat_name`, `<cluster>;`).
-    fn cluster_stat(&self, counter: &str) -> u64 {
-        envoy::stat(&self.client.ns, &format!("cluster.{CLUSTER};.{counter}")).unwrap_or(0)
-    }
+/// Writes a DestinationRule for `echo` and waits until the client's Envoy holds config
+/// containing every one of `markers` (in its clusters and routes dump) and all proxies
+/// are in sync again.
+fn apply_rule(world: &World, spec: &str, markers: &[&str]) {
+    let indented: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    world.meshd.write(
+        "destination-rule.yaml",
+        &format!(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  \
+             name: echo\n  namespace: {NS}\nspec:\n  host: echo\n{indented}"
+        ),
+    );
+    wait_for(
+        &format!("the client's Envoy to hold {markers:?}"),
+        Duration::from_secs(30),
+        || {
+            let dump = envoy::admin_get(&world.client.ns, "/config_dump")?;
+            markers.iter().all(|m| dump.contains(m)).then_some(())
+        },
+    );
+    world.assert_in_sync();
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("=== lab {} ===", self.lab.dir.display());
-            eprintln!("--- meshd\n{}", self.meshd.log_tail());
-            for pod in std::iter::once(&self.client).chain(&self.servers) {
-                eprint!("{}", pod.logs());
-            }
-        }
-    }
+/// A stat of the client's HTTP cluster (by its `alt_stat_name`, `<cluster>;`).
+fn cluster_stat(world: &World, counter: &str) -> u64 {
+    envoy::stat(&world.client.ns, &format!("cluster.{CLUSTER};.{counter}")).unwrap_or(0)
 }
 
 /// curl as the client's app (captured by its sidecar), with the given extra arguments.
 fn curl(world: &World, args: &[&str]) -> String {
-    let uid = APP_UID.to_string();
-    let mut cmd: Command = world.client.ns.command("setpriv");
-    cmd.args([
-        "--reuid",
-        &uid,
-        "--regid",
-        &uid,
-        "--clear-groups",
-        "curl",
-        "-s",
-    ])
-    .args(["-m", "10"])
-    .args(args);
+    let mut cmd = app_command(&world.client.ns);
+    cmd.args(["curl", "-s", "-m", "10"]).args(args);
     let out = run_timeout(cmd, Duration::from_secs(60));
     assert!(out.status.is_some(), "curl timed out: {}", out.stderr);
     out.stdout
@@ -239,11 +170,12 @@ fn pods_for_user(world: &World, user: &str, count: usize) -> BTreeMap<String, us
 #[test]
 fn connection_pool_limits_return_503_under_concurrent_load() {
     let _guard = harness::lock();
-    let world = World::new(1);
+    let world = echo_world(1);
     let before = concurrent_statuses(&world, 60);
     assert_eq!(before.get("200"), Some(&60), "without a rule: {before:?}");
 
-    world.apply_rule(
+    apply_rule(
+        &world,
         "trafficPolicy:\n  connectionPool:\n    tcp: {maxConnections: 1}\n    \
          http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}",
         &["\"max_connections\": 1", "\"max_pending_requests\": 1"],
@@ -267,7 +199,7 @@ fn connection_pool_limits_return_503_under_concurrent_load() {
     eprintln!("bursts with the rule: {saw:?}");
     assert!(overflowed > 0, "the limits never tripped: {saw:?}");
     assert!(
-        world.cluster_stat("upstream_rq_pending_overflow") > 0,
+        cluster_stat(&world, "upstream_rq_pending_overflow") > 0,
         "the 503s come from the cluster's circuit breaker"
     );
 }
@@ -278,8 +210,9 @@ fn connection_pool_limits_return_503_under_concurrent_load() {
 #[test]
 fn outlier_detection_ejects_a_failing_endpoint() {
     let _guard = harness::lock();
-    let mut world = World::new(2);
-    world.apply_rule(
+    let mut world = echo_world(2);
+    apply_rule(
+        &world,
         "trafficPolicy:\n  outlierDetection:\n    consecutive5xxErrors: 1\n    interval: 1s\n    \
          baseEjectionTime: 5m\n    maxEjectionPercent: 100",
         &["\"consecutive_5xx\": 1"],
@@ -302,12 +235,12 @@ fn outlier_detection_ejects_a_failing_endpoint() {
     );
     eprintln!("answers that failed before the ejection: {failed:?}");
     assert!(failed.len() <= 1, "one failure ejects the pod: {failed:?}");
-    assert!(world.cluster_stat("outlier_detection.ejections_enforced_total") >= 1);
-    let errors = world.cluster_stat("upstream_rq_5xx");
+    assert!(cluster_stat(&world, "outlier_detection.ejections_enforced_total") >= 1);
+    let errors = cluster_stat(&world, "upstream_rq_5xx");
     let by_pod = pods_for_user(&world, "anyone", 30);
     assert_eq!(by_pod.get("echo-0"), Some(&30), "{by_pod:?}");
     assert_eq!(
-        world.cluster_stat("upstream_rq_5xx"),
+        cluster_stat(&world, "upstream_rq_5xx"),
         errors,
         "the ejected pod gets no more requests"
     );
@@ -318,11 +251,12 @@ fn outlier_detection_ejects_a_failing_endpoint() {
 #[test]
 fn consistent_hashing_keeps_one_user_on_one_pod() {
     let _guard = harness::lock();
-    let world = World::new(3);
+    let world = echo_world(3);
     let before = pods_for_user(&world, "alice", 30);
     assert!(before.len() > 1, "without a rule alice spreads: {before:?}");
 
-    world.apply_rule(
+    apply_rule(
+        &world,
         "trafficPolicy:\n  loadBalancer:\n    consistentHash: {httpHeaderName: x-user}",
         &["RING_HASH", "\"header_name\": \"x-user\""],
     );

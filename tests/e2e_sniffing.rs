@@ -25,7 +25,8 @@ use harness::objects;
 use harness::pod::Pod;
 use harness::process::{run_timeout, wait_for, Proc};
 use harness::prometheus;
-use harness::traffic::{self, APP_UID};
+use harness::traffic::{self, app_command};
+use harness::world::World;
 
 const NS: &str = "demo";
 
@@ -81,28 +82,13 @@ fn start_mixed(lab: &Lab, ns: &Netns, name: &str, port: u16) -> Proc {
         std::fs::copy(sniff_server_binary(), &bin).expect("copying the sniff_server binary");
         set_mode(&bin, 0o755);
     }
-    let mut cmd = ns.command("setpriv");
-    let uid = APP_UID.to_string();
-    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups"])
-        .arg(&bin)
-        .args([name, &port.to_string()]);
-    let mut proc = Proc::spawn(
+    let mut cmd = app_command(ns);
+    cmd.arg(&bin).args([name, &port.to_string()]);
+    Proc::spawn_listening(
         &format!("sniff_server {name}"),
         cmd,
         &lab.path(&format!("{name}.app.log")),
-    );
-    wait_for(
-        &format!("sniff_server {name} to listen"),
-        Duration::from_secs(10),
-        || {
-            proc.assert_running();
-            std::fs::read_to_string(&proc.log)
-                .ok()?
-                .contains("listening")
-                .then_some(())
-        },
-    );
-    proc
+    )
 }
 
 /// A ClusterIP Service with one port and no port name: its protocol is not declared.
@@ -116,10 +102,8 @@ fn unnamed_port_service(name: &str, vip: &str, port: u16) -> String {
 
 /// GET with curl from `ns` as the application user (so that the sidecar captures it).
 fn app_curl(ns: &Netns, url: &str) -> Result<String, String> {
-    let mut cmd = ns.command("setpriv");
-    let uid = APP_UID.to_string();
-    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups"])
-        .args(["curl", "-s", "-S", "-f", "-m", "5", url]);
+    let mut cmd = app_command(ns);
+    cmd.args(["curl", "-s", "-S", "-f", "-m", "5", url]);
     let out = run_timeout(cmd, Duration::from_secs(10));
     if out.success() {
         Ok(out.stdout)
@@ -130,99 +114,43 @@ fn app_curl(ns: &Netns, url: &str) -> Result<String, String> {
 
 /// meshd, the server pods (each with its own app started by the caller's closure) and a
 /// client pod. Processes stop before the lab goes.
-struct World {
-    client: Pod,
-    servers: Vec<Pod>,
-    meshd: Meshd,
-    lab: Lab,
+/// `files` go into meshd's config directory; `servers` are (pod name, app label) pairs
+/// whose apps `start_app` starts; every sidecar is synced before this returns.
+fn start_world(
+    files: &[(&str, String)],
+    servers: &[(&str, &str)],
+    mut start_app: impl FnMut(&Lab, &mut Pod),
+) -> World {
+    let mut lab = Lab::new();
+    let meshd = Meshd::new(&mut lab);
+    meshd.write("namespace.yaml", &objects::namespace(NS));
+    for (file, yaml) in files {
+        meshd.write(file, yaml);
+    }
+    let mut pods = Vec::new();
+    for (name, app) in servers {
+        let mut pod = Pod::new(&mut lab, name, NS);
+        meshd.write(
+            &format!("pod-{name}.yaml"),
+            &objects::pod(name, NS, &pod.ip, app, &[]),
+        );
+        start_app(&lab, &mut pod);
+        pods.push(pod);
+    }
+    World::start(lab, meshd, pods, NS)
 }
 
-impl World {
-    /// `files` go into meshd's config directory; `servers` are (pod name, app label) pairs
-    /// whose apps `start_app` starts; every sidecar is synced before this returns.
-    fn new(
-        files: &[(&str, String)],
-        servers: &[(&str, &str)],
-        mut start_app: impl FnMut(&Lab, &mut Pod),
-    ) -> World {
-        let mut lab = Lab::new();
-        let meshd = Meshd::new(&mut lab);
-        meshd.write("namespace.yaml", &objects::namespace(NS));
-        for (file, yaml) in files {
-            meshd.write(file, yaml);
-        }
-        let mut pods = Vec::new();
-        for (name, app) in servers {
-            let mut pod = Pod::new(&mut lab, name, NS);
-            meshd.write(
-                &format!("pod-{name}.yaml"),
-                &objects::pod(name, NS, &pod.ip, app, &[]),
-            );
-            start_app(&lab, &mut pod);
-            pods.push(pod);
-        }
-        let client = Pod::new(&mut lab, "client", NS);
-        meshd.write(
-            "pod-client.yaml",
-            &objects::pod("client", NS, &client.ip, "client", &[]),
-        );
-        let mut world = World {
-            client,
-            servers: pods,
-            meshd,
-            lab,
-        };
-        world.meshd.start();
-        for i in 0..world.servers.len() {
-            let bootstrap = world.meshd.bootstrap(&world.servers[i].node_id(), false);
-            world.servers[i].start_envoy(&world.lab, &bootstrap);
-        }
-        let bootstrap = world.meshd.bootstrap(&world.client.node_id(), false);
-        world.client.start_envoy(&world.lab, &bootstrap);
-        world
-    }
-
-    /// Waits until the client has `cluster` with `count` endpoints, every proxy has acked
-    /// meshd's latest config and none has rejected anything.
-    fn wait_synced(&self, clusters: &[(&str, usize)]) {
-        for (cluster, count) in clusters {
-            wait_for(
-                &format!("the client to have {count} endpoints of {cluster}"),
-                Duration::from_secs(30),
-                || {
-                    (envoy::cluster_endpoints(&self.client.ns, cluster).len() == *count)
-                        .then_some(())
-                },
-            );
-        }
-        let pods: Vec<&Pod> = std::iter::once(&self.client).chain(&self.servers).collect();
+/// Waits until the client has `cluster` with `count` endpoints, every proxy has acked
+/// meshd's latest config and none has rejected anything.
+fn wait_synced(world: &World, clusters: &[(&str, usize)]) {
+    for (cluster, count) in clusters {
         wait_for(
-            "every proxy to be acked in meshd's syncz",
-            Duration::from_secs(45),
-            || {
-                let state = self.meshd.syncz()?;
-                pods.iter()
-                    .all(|p| acked(&state, &p.node_id()))
-                    .then_some(())
-            },
+            &format!("the client to have {count} endpoints of {cluster}"),
+            Duration::from_secs(30),
+            || (envoy::cluster_endpoints(&world.client.ns, cluster).len() == *count).then_some(()),
         );
-        for pod in pods {
-            let rejected = envoy::rejected_updates(&pod.ns);
-            assert!(
-                rejected.is_empty(),
-                "{} rejected config: {rejected:?}",
-                pod.name
-            );
-        }
     }
-
-    fn logs(&self) -> String {
-        let mut out = format!("--- meshd\n{}\n", self.meshd.log_tail());
-        for pod in std::iter::once(&self.client).chain(&self.servers) {
-            out.push_str(&pod.logs());
-        }
-        out
-    }
+    world.assert_in_sync_by(acked);
 }
 
 /// As `syncz::acked`, except that routes count only when the proxy asked for some: a mesh
@@ -251,7 +179,7 @@ fn an_unnamed_port_carries_sniffed_http_and_raw_tcp() {
     const VIP: &str = "10.96.0.30";
     const PORT: u16 = 8080;
     const FQDN: &str = "mixed.demo.svc.cluster.local";
-    let world = World::new(
+    let world = start_world(
         &[(
             "service-mixed.yaml",
             unnamed_port_service("mixed", VIP, PORT),
@@ -260,7 +188,7 @@ fn an_unnamed_port_carries_sniffed_http_and_raw_tcp() {
         |lab, pod| pod.app = Some(start_mixed(lab, &pod.ns, &pod.name, PORT)),
     );
     let cluster = format!("outbound|{PORT}||{FQDN}");
-    world.wait_synced(&[(&cluster, 1)]);
+    wait_synced(&world, &[(&cluster, 1)]);
     let listeners = envoy::admin(&world.client.ns, "/listeners");
     assert!(
         listeners
@@ -395,7 +323,7 @@ fn a_tcp_virtual_service_splits_connections_by_weight() {
          weight: {CANARY_WEIGHT}\n",
         100 - CANARY_WEIGHT
     );
-    let world = World::new(
+    let world = start_world(
         &[
             (
                 "service-db.yaml",
@@ -416,13 +344,16 @@ fn a_tcp_virtual_service_splits_connections_by_weight() {
         &[("db-0", "db"), ("canary-0", "db-canary")],
         |lab, pod| pod.start_app(lab, &[], &[PORT]),
     );
-    world.wait_synced(&[
-        (&format!("outbound|{PORT}||db.{NS}.svc.cluster.local"), 1),
-        (
-            &format!("outbound|{PORT}||db-canary.{NS}.svc.cluster.local"),
-            1,
-        ),
-    ]);
+    wait_synced(
+        &world,
+        &[
+            (&format!("outbound|{PORT}||db.{NS}.svc.cluster.local"), 1),
+            (
+                &format!("outbound|{PORT}||db-canary.{NS}.svc.cluster.local"),
+                1,
+            ),
+        ],
+    );
     let mut by_pod: BTreeMap<String, u32> = BTreeMap::new();
     for i in 0..CONNECTIONS {
         let reply = traffic::tcp_line(

@@ -16,7 +16,7 @@ use harness::netns::Lab;
 use harness::objects::{self, Port};
 use harness::pod::Pod;
 use harness::process::{run_timeout, wait_for, Proc};
-use harness::traffic::APP_UID;
+use harness::traffic::app_command;
 use harness::upstream::{self, Response};
 
 const NS: &str = "shop";
@@ -103,18 +103,23 @@ spec:
 "#;
 
 /// meshd, the backend pods (upstream + sidecar each) and the client pod (sidecar only).
+/// The upstreams stop first.
 struct World {
     upstreams: BTreeMap<String, Proc>,
-    client: Pod,
-    backends: Vec<Pod>,
-    meshd: Meshd,
-    lab: Lab,
+    mesh: harness::world::World,
+}
+
+impl std::ops::Deref for World {
+    type Target = harness::world::World;
+    fn deref(&self) -> &Self::Target {
+        &self.mesh
+    }
 }
 
 impl World {
     fn new() -> World {
         let mut lab = Lab::new();
-        let mut meshd = Meshd::new(&mut lab);
+        let meshd = Meshd::new(&mut lab);
         meshd.write("namespace.yaml", &objects::namespace(NS));
         let port = Port {
             name: "http-web",
@@ -147,27 +152,12 @@ impl World {
             );
             backends.push(pod);
         }
-        let client = Pod::new(&mut lab, "client", NS);
-        meshd.write(
-            "pod-client.yaml",
-            &objects::pod("client", NS, &client.ip, "client", &[]),
-        );
         meshd.write("destination-rule-web.yaml", DESTINATION_RULE);
         meshd.write("virtual-service-web.yaml", VIRTUAL_SERVICE);
-        meshd.start();
-        let mut world = World {
+        let world = World {
             upstreams,
-            client,
-            backends,
-            meshd,
-            lab,
+            mesh: harness::world::World::start(lab, meshd, backends, NS),
         };
-        for i in 0..world.backends.len() {
-            let bootstrap = world.meshd.bootstrap(&world.backends[i].node_id(), false);
-            world.backends[i].start_envoy(&world.lab, &bootstrap);
-        }
-        let bootstrap = world.meshd.bootstrap(&world.client.node_id(), false);
-        world.client.start_envoy(&world.lab, &bootstrap);
         for (svc, subset) in [("web", "v1"), ("web", "v2"), ("shadow", "")] {
             let cluster = format!("outbound|{PORT}|{subset}|{svc}.{NS}.svc.cluster.local");
             wait_for(
@@ -203,18 +193,8 @@ impl World {
         let script = format!(
             "i=0; while [ $i -lt {count} ]; do curl -s --max-time 5 -w '\\nSTATUS %{{http_code}}\\n' {url}; i=$((i+1)); done"
         );
-        let mut cmd = self.client.ns.command("setpriv");
-        let uid = APP_UID.to_string();
-        cmd.args([
-            "--reuid",
-            &uid,
-            "--regid",
-            &uid,
-            "--clear-groups",
-            "sh",
-            "-c",
-            &script,
-        ]);
+        let mut cmd = app_command(&self.client.ns);
+        cmd.args(["sh", "-c", &script]);
         let out = run_timeout(cmd, Duration::from_secs(10 + u64::from(count)));
         assert!(out.success(), "request loop failed: {}", out.stderr);
         let mut by = BTreeMap::new();
@@ -241,14 +221,6 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
-                "=== logs in {} (kept when MESHD_E2E_KEEP=1) ===",
-                self.lab.dir.display()
-            );
-            eprintln!("--- meshd\n{}", self.meshd.log_tail());
-            for pod in self.backends.iter().chain([&self.client]) {
-                eprint!("{}", pod.logs());
-            }
             for (name, p) in &self.upstreams {
                 eprintln!("--- upstream {name}\n{}", p.log_tail(30));
             }
@@ -397,7 +369,7 @@ fn virtual_service_rules_through_real_sidecars() {
         "removed from the response: {rewritten:?}"
     );
 
-    for pod in world.backends.iter().chain([&world.client]) {
+    for pod in world.servers.iter().chain([&world.client]) {
         let rejected = envoy::rejected_updates(&pod.ns);
         assert!(
             rejected.is_empty(),

@@ -18,6 +18,7 @@ pub mod prometheus;
 pub mod syncz;
 pub mod traffic;
 pub mod upstream;
+pub mod world;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -59,6 +59,24 @@ impl Proc {
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, lines)
     }
+
+    /// Spawns a server that logs a line containing `listening` once it accepts
+    /// connections, and waits (10 s at most) for that line.
+    pub fn spawn_listening(name: &str, cmd: Command, log: &Path) -> Proc {
+        let mut proc = Proc::spawn(name, cmd, log);
+        wait_for(
+            &format!("{name} to listen"),
+            Duration::from_secs(10),
+            || {
+                proc.assert_running();
+                std::fs::read_to_string(&proc.log)
+                    .ok()?
+                    .contains("listening")
+                    .then_some(())
+            },
+        );
+        proc
+    }
 }
 
 impl Drop for Proc {

@@ -13,6 +13,15 @@ use super::process::{run_timeout, wait_for, Proc};
 /// Apps run as an ordinary user, neither root nor the proxy's 1337.
 pub const APP_UID: u32 = 1000;
 
+/// `setpriv` in `ns` switching to the app user (so the sidecar captures what it sends);
+/// the caller appends the program and its arguments.
+pub fn app_command(ns: &Netns) -> Command {
+    let mut cmd = ns.command("setpriv");
+    let uid = APP_UID.to_string();
+    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups"]);
+    cmd
+}
+
 /// The echo example binary, (re)built once per test run into the same target directory
 /// as the test executable: `cargo test --all-targets` compiles examples only as test
 /// harnesses, so the plain binary may be missing or stale.
@@ -74,34 +83,19 @@ pub fn install_echo(lab: &Lab) -> PathBuf {
 /// Starts the echo server in `ns`, answering as `name`.
 pub fn start_server(lab: &Lab, ns: &Netns, name: &str, http: &[u16], tcp: &[u16]) -> Proc {
     let bin = install_echo(lab);
-    let mut cmd = ns.command("setpriv");
-    let uid = APP_UID.to_string();
-    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups"])
-        .arg(&bin)
-        .args(["serve", "--name", name]);
+    let mut cmd = app_command(ns);
+    cmd.arg(&bin).args(["serve", "--name", name]);
     for p in http {
         cmd.args(["--http", &p.to_string()]);
     }
     for p in tcp {
         cmd.args(["--tcp", &p.to_string()]);
     }
-    let mut proc = Proc::spawn(
+    Proc::spawn_listening(
         &format!("echo {name}"),
         cmd,
         &lab.path(&format!("{name}.echo.log")),
-    );
-    wait_for(
-        &format!("echo {name} to listen"),
-        Duration::from_secs(10),
-        || {
-            proc.assert_running();
-            std::fs::read_to_string(&proc.log)
-                .ok()?
-                .contains("listening")
-                .then_some(())
-        },
-    );
-    proc
+    )
 }
 
 /// Outcome of a run of HTTP requests.
@@ -138,19 +132,16 @@ impl Tally {
 
 fn client(lab: &Lab, ns: &Netns, addr: &str, host: &str) -> Command {
     let bin = install_echo(lab);
-    let mut cmd = ns.command("setpriv");
-    let uid = APP_UID.to_string();
-    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups"])
-        .arg(&bin)
-        .args([
-            "http-get",
-            "--addr",
-            addr,
-            "--host",
-            host,
-            "--timeout-ms",
-            "3000",
-        ]);
+    let mut cmd = app_command(ns);
+    cmd.arg(&bin).args([
+        "http-get",
+        "--addr",
+        addr,
+        "--host",
+        host,
+        "--timeout-ms",
+        "3000",
+    ]);
     cmd
 }
 
@@ -225,10 +216,8 @@ impl Load {
 /// Sends one line over TCP from `ns` and returns the echoed line.
 pub fn tcp_line(lab: &Lab, ns: &Netns, addr: &str, line: &str) -> Result<String, String> {
     let bin = install_echo(lab);
-    let mut cmd = ns.command("setpriv");
-    let uid = APP_UID.to_string();
-    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups"])
-        .arg(&bin)
+    let mut cmd = app_command(ns);
+    cmd.arg(&bin)
         .args(["tcp-send", "--addr", addr, "--line", line]);
     let out = run_timeout(cmd, Duration::from_secs(10));
     if out.success() {

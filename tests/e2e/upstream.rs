@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::netns::{set_mode, Lab, Netns};
-use super::process::{run_timeout, wait_for, Proc};
-use super::traffic::APP_UID;
+use super::process::{run_timeout, Proc};
+use super::traffic::app_command;
 
 const SERVER: &str = r#"
 import json, sys, threading, time
@@ -88,36 +88,15 @@ fn python() -> &'static str {
 /// Starts the upstream in `ns` on `port`, answering as `name`.
 pub fn start(lab: &Lab, ns: &Netns, name: &str, port: u16) -> Proc {
     let script = script(lab);
-    let mut cmd = ns.command("setpriv");
-    let uid = APP_UID.to_string();
-    cmd.args([
-        "--reuid",
-        &uid,
-        "--regid",
-        &uid,
-        "--clear-groups",
-        python(),
-        "-u",
-    ])
-    .arg(&script)
-    .args([name, &port.to_string()]);
-    let mut proc = Proc::spawn(
+    let mut cmd = app_command(ns);
+    cmd.args([python(), "-u"])
+        .arg(&script)
+        .args([name, &port.to_string()]);
+    Proc::spawn_listening(
         &format!("upstream {name}"),
         cmd,
         &lab.path(&format!("{name}.upstream.log")),
-    );
-    wait_for(
-        &format!("upstream {name} to listen"),
-        Duration::from_secs(10),
-        || {
-            proc.assert_running();
-            std::fs::read_to_string(&proc.log)
-                .ok()?
-                .contains("listening")
-                .then_some(())
-        },
-    );
-    proc
+    )
 }
 
 /// The `request ...` lines an upstream has logged so far.
@@ -161,9 +140,8 @@ impl Response {
 /// One request with curl from `ns` as the app user (so the sidecar captures it), with
 /// extra request headers; redirects are not followed.
 pub fn request(ns: &Netns, url: &str, headers: &[(&str, &str)]) -> Response {
-    let mut cmd = ns.command("setpriv");
-    let uid = APP_UID.to_string();
-    cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "curl"])
+    let mut cmd = app_command(ns);
+    cmd.arg("curl")
         .args(["-sS", "--max-time", "20", "-D", "-", "-o", "-"]);
     for (k, v) in headers {
         cmd.args(["-H", &format!("{k}: {v}")]);
