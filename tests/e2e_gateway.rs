@@ -11,12 +11,11 @@
 #[path = "e2e/mod.rs"]
 mod harness;
 
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
 use harness::envoy;
-use harness::meshd::{Meshd, ADMIN_PORT, XDS_PORT};
+use harness::meshd::Meshd;
 use harness::netns::{set_mode, Lab, Netns};
 use harness::objects::{self, Port};
 use harness::pod::Pod;
@@ -149,46 +148,15 @@ spec:
     )
 }
 
-/// `meshd serve` (with gateway secrets when `serve_secrets`) in meshd's namespace; waits
-/// until ready.
-fn start_meshd(lab: &Lab, meshd: &mut Meshd, serve_secrets: bool) {
-    let mut cmd = meshd.ns.command(env!("CARGO_BIN_EXE_meshd"));
-    cmd.arg("serve")
-        .arg("--config-dir")
-        .arg(&meshd.config_dir)
-        .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
-        .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
-        .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1");
-    if serve_secrets {
-        cmd.arg("--insecure-serve-gateway-secrets");
-    }
-    let mut proc = Proc::spawn("meshd", cmd, &lab.path("meshd-gateway.log"));
-    wait_for("meshd to be ready", Duration::from_secs(30), || {
-        proc.assert_running();
-        meshd.admin_get("/ready")
-    });
-    meshd.proc = Some(proc);
-}
-
 /// The gateway pod: a namespace without capture, Envoy from `meshd bootstrap` with a
 /// router node id and the gateway's labels in its metadata, over SotW or Delta xDS.
 fn start_gateway(lab: &mut Lab, meshd: &Meshd, delta: bool) -> (Netns, String, Proc) {
     let (ns, ip) = lab.attach("gw");
     let node_id =
         format!("router~{ip}~istio-ingressgateway-0.{GATEWAY_NS}~{GATEWAY_NS}.svc.cluster.local");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshd"));
-    cmd.args(["bootstrap", "--node-id", &node_id])
-        .args(["--xds-address", &meshd.xds_address()])
-        .args(["--label", "istio=ingressgateway"]);
-    if delta {
-        cmd.arg("--delta");
-    }
-    let out = run_timeout(cmd, Duration::from_secs(10));
-    assert!(out.success(), "meshd bootstrap failed: {}", out.stderr);
+    let bootstrap = meshd.bootstrap_with(&node_id, delta, &["--label", "istio=ingressgateway"]);
     let path = lab.path("gateway.envoy.yaml");
-    std::fs::write(&path, &out.stdout).unwrap();
+    std::fs::write(&path, &bootstrap).unwrap();
     set_mode(&path, 0o644);
     let mut proc = envoy::start(&ns, "gateway", &path, &lab.path("gateway.envoy.log"));
     let http = format!("0.0.0.0_{GW_HTTP}");
@@ -255,7 +223,11 @@ impl World {
             );
         }
         meshd.write("gateway.yaml", &istio_config(&certs));
-        start_meshd(&lab, &mut meshd, serve_secrets);
+        if serve_secrets {
+            meshd.start_with(&["--insecure-serve-gateway-secrets"]);
+        } else {
+            meshd.start();
+        }
         for (pod, port) in [(&mut web, WEB_PORT), (&mut api, API_PORT)] {
             pod.start_app(&lab, &[port], &[]);
             let bootstrap = meshd.bootstrap(&pod.node_id(), false);

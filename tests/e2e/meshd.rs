@@ -54,6 +54,11 @@ impl Meshd {
 
     /// Starts `meshd serve` and waits until it reports ready.
     pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// As `start`, with `extra` arguments for `meshd serve`.
+    pub fn start_with(&mut self, extra: &[&str]) {
         assert!(self.proc.is_none(), "meshd already running");
         self.starts += 1;
         let mut cmd = self.ns.command(env!("CARGO_BIN_EXE_meshd"));
@@ -63,6 +68,7 @@ impl Meshd {
             .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
             .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
             .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1");
         let log = self.log_dir.join(format!("meshd-{}.log", self.starts));
@@ -90,6 +96,11 @@ impl Meshd {
 
     /// `meshd bootstrap` for a sidecar with `node_id`, SotW or Delta.
     pub fn bootstrap(&self, node_id: &str, delta: bool) -> String {
+        self.bootstrap_with(node_id, delta, &[])
+    }
+
+    /// As `bootstrap`, with `extra` arguments for `meshd bootstrap` (such as `--label`).
+    pub fn bootstrap_with(&self, node_id: &str, delta: bool, extra: &[&str]) -> String {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshd"));
         cmd.args([
             "bootstrap",
@@ -98,6 +109,7 @@ impl Meshd {
             "--xds-address",
             &self.xds_address(),
         ]);
+        cmd.args(extra);
         if delta {
             cmd.arg("--delta");
         }
