@@ -18,6 +18,7 @@ use harness::objects::{self, Port};
 use harness::pod::Pod;
 use harness::process::wait_for;
 use harness::traffic;
+use harness::world::World;
 
 const NS: &str = "demo";
 const VIP: &str = "10.96.0.20";
@@ -44,7 +45,7 @@ spec:
 fn sidecar_ingress_sends_inbound_traffic_to_the_default_endpoint() {
     let _guard = harness::lock();
     let mut lab = Lab::new();
-    let mut meshd = Meshd::new(&mut lab);
+    let meshd = Meshd::new(&mut lab);
     let ports = [Port {
         name: "http",
         port: SERVICE_PORT,
@@ -52,7 +53,6 @@ fn sidecar_ingress_sends_inbound_traffic_to_the_default_endpoint() {
     }];
     let mut server = Pod::new(&mut lab, "ratings-0", NS);
     server.start_app(&lab, &[APP_PORT], &[]);
-    let mut client = Pod::new(&mut lab, "client", NS);
     meshd.write("namespace.yaml", &objects::namespace(NS));
     meshd.write(
         "service.yaml",
@@ -62,72 +62,52 @@ fn sidecar_ingress_sends_inbound_traffic_to_the_default_endpoint() {
         "pod-server.yaml",
         &objects::pod("ratings-0", NS, &server.ip, "ratings", &ports),
     );
-    meshd.write(
-        "pod-client.yaml",
-        &objects::pod("client", NS, &client.ip, "client", &[]),
-    );
     meshd.write("sidecar.yaml", &sidecar());
-    meshd.start();
-    for pod in [&mut server, &mut client] {
-        let bootstrap = meshd.bootstrap(&pod.node_id(), false);
-        pod.start_envoy(&lab, &bootstrap);
+    let world = World::start(lab, meshd, vec![server], NS);
+    let (server, client, lab) = (&world.servers[0], &world.client, &world.lab);
+
+    let outbound = format!("outbound|{SERVICE_PORT}||{FQDN}");
+    let want = BTreeSet::from([format!("{}:{SERVICE_PORT}", server.ip)]);
+    wait_for(
+        "the client to see the server's endpoint",
+        Duration::from_secs(30),
+        || (envoy::cluster_endpoints(&client.ns, &outbound) == want).then_some(()),
+    );
+    let inbound = format!("inbound|{SERVICE_PORT}||");
+    let loopback = BTreeSet::from([format!("127.0.0.1:{APP_PORT}")]);
+    wait_for(
+        "the server's inbound cluster to point at the default endpoint",
+        Duration::from_secs(30),
+        || (envoy::cluster_endpoints(&server.ns, &inbound) == loopback).then_some(()),
+    );
+    for pod in [server, client] {
+        let rejected = envoy::rejected_updates(&pod.ns);
+        assert!(rejected.is_empty(), "{} rejected: {rejected:?}", pod.name);
     }
 
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let outbound = format!("outbound|{SERVICE_PORT}||{FQDN}");
-        let want = BTreeSet::from([format!("{}:{SERVICE_PORT}", server.ip)]);
-        wait_for(
-            "the client to see the server's endpoint",
-            Duration::from_secs(30),
-            || (envoy::cluster_endpoints(&client.ns, &outbound) == want).then_some(()),
-        );
-        let inbound = format!("inbound|{SERVICE_PORT}||");
-        let loopback = BTreeSet::from([format!("127.0.0.1:{APP_PORT}")]);
-        wait_for(
-            "the server's inbound cluster to point at the default endpoint",
-            Duration::from_secs(30),
-            || (envoy::cluster_endpoints(&server.ns, &inbound) == loopback).then_some(()),
-        );
-        for pod in [&server, &client] {
-            let rejected = envoy::rejected_updates(&pod.ns);
-            assert!(rejected.is_empty(), "{} rejected: {rejected:?}", pod.name);
-        }
+    let tally = traffic::http_requests(lab, &client.ns, &format!("{VIP}:{SERVICE_PORT}"), FQDN, 5);
+    assert!(
+        tally.failures.is_empty() && tally.by_pod.get("ratings-0") == Some(&5),
+        "with the Sidecar: {tally:?}"
+    );
+    let served = envoy::stat(&server.ns, &format!("cluster.{inbound};.upstream_rq_total"));
+    assert_eq!(served, Some(5), "server inbound requests");
 
-        let tally =
-            traffic::http_requests(&lab, &client.ns, &format!("{VIP}:{SERVICE_PORT}"), FQDN, 5);
-        assert!(
-            tally.failures.is_empty() && tally.by_pod.get("ratings-0") == Some(&5),
-            "with the Sidecar: {tally:?}"
-        );
-        let served = envoy::stat(&server.ns, &format!("cluster.{inbound};.upstream_rq_total"));
-        assert_eq!(served, Some(5), "server inbound requests");
-
-        // Without the Sidecar, the service's target port is used again: nothing there.
-        meshd.remove("sidecar.yaml");
-        wait_for(
-            "requests to fail once the Sidecar is removed",
-            Duration::from_secs(30),
-            || {
-                let t = traffic::http_requests(
-                    &lab,
-                    &client.ns,
-                    &format!("{VIP}:{SERVICE_PORT}"),
-                    FQDN,
-                    1,
-                );
-                (t.ok() == 0).then_some(())
-            },
-        );
-        // Original destination again: the hosts are the addresses dialled, if any.
-        let hosts = envoy::cluster_endpoints(&server.ns, &inbound);
-        assert!(
-            hosts.is_subset(&BTreeSet::from([format!("{}:{SERVICE_PORT}", server.ip)])),
-            "inbound hosts without the Sidecar: {hosts:?}"
-        );
-    }));
-    if let Err(panic) = result {
-        eprintln!("--- meshd\n{}", meshd.log_tail());
-        eprint!("{}{}", client.logs(), server.logs());
-        std::panic::resume_unwind(panic);
-    }
+    // Without the Sidecar, the service's target port is used again: nothing there.
+    world.meshd.remove("sidecar.yaml");
+    wait_for(
+        "requests to fail once the Sidecar is removed",
+        Duration::from_secs(30),
+        || {
+            let t =
+                traffic::http_requests(lab, &client.ns, &format!("{VIP}:{SERVICE_PORT}"), FQDN, 1);
+            (t.ok() == 0).then_some(())
+        },
+    );
+    // Original destination again: the hosts are the addresses dialled, if any.
+    let hosts = envoy::cluster_endpoints(&server.ns, &inbound);
+    assert!(
+        hosts.is_subset(&BTreeSet::from([format!("{}:{SERVICE_PORT}", server.ip)])),
+        "inbound hosts without the Sidecar: {hosts:?}"
+    );
 }
