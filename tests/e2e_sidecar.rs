@@ -13,6 +13,7 @@ use harness::objects::{self, Port};
 use harness::pod::Pod;
 use harness::process::wait_for;
 use harness::traffic;
+use harness::world::World;
 
 const HTTP: u16 = 9080;
 const OUTSIDE_TCP: u16 = 7000;
@@ -51,7 +52,7 @@ spec:
 fn sidecar_scope_shrinks_config_and_registry_only_blocks_unknown_destinations() {
     let _guard = harness::lock();
     let mut lab = Lab::new();
-    let mut meshd = Meshd::new(&mut lab);
+    let meshd = Meshd::new(&mut lab);
     meshd.write(
         "ns.yaml",
         &format!(
@@ -77,38 +78,30 @@ fn sidecar_scope_shrinks_config_and_registry_only_blocks_unknown_destinations() 
         "pod-echo-0.yaml",
         &objects::pod("echo-0", "demo", &server.ip, "echo", &http_port()),
     );
-    let mut client = Pod::new(&mut lab, "client", "demo");
-    meshd.write(
-        "pod-client.yaml",
-        &objects::pod("client", "demo", &client.ip, "client", &[]),
-    );
+    let mut world = World::start(lab, meshd, vec![server], "demo");
     // A host outside the mesh: no sidecar, not in the registry.
-    let (outside_ns, outside_ip) = lab.attach("outside");
-    let _outside = traffic::start_server(&lab, &outside_ns, "outside", &[HTTP], &[OUTSIDE_TCP]);
-
-    meshd.start();
-    for pod in [&mut server, &mut client] {
-        let bootstrap = meshd.bootstrap(&pod.node_id(), false);
-        pod.start_envoy(&lab, &bootstrap);
-    }
+    let (outside_ns, outside_ip) = world.lab.attach("outside");
+    let _outside =
+        traffic::start_server(&world.lab, &outside_ns, "outside", &[HTTP], &[OUTSIDE_TCP]);
+    let (client, lab) = (&world.client, &world.lab);
     let far = "outbound|9080||far.other.svc.cluster.local";
     wait_for(
         "the client to get every cluster",
         Duration::from_secs(30),
-        || has_cluster(&client, far).then_some(()),
+        || has_cluster(client, far).then_some(()),
     );
-    let unscoped = active_clusters(&client);
+    let unscoped = active_clusters(client);
 
     // Mesh default ALLOW_ANY: the outside host is reachable over HTTP and TCP.
     let outside_http = format!("{outside_ip}:{HTTP}");
-    let tally = traffic::http_requests(&lab, &client.ns, &outside_http, "outside", 3);
+    let tally = traffic::http_requests(lab, &client.ns, &outside_http, "outside", 3);
     assert_eq!(tally.by_pod.get("outside"), Some(&3), "{tally:?}");
     let outside_tcp = format!("{outside_ip}:{OUTSIDE_TCP}");
-    assert!(traffic::tcp_line(&lab, &client.ns, &outside_tcp, "hi").is_ok());
+    assert!(traffic::tcp_line(lab, &client.ns, &outside_tcp, "hi").is_ok());
 
-    meshd.write("sidecar.yaml", SIDECAR);
+    world.meshd.write("sidecar.yaml", SIDECAR);
     let scoped = wait_for("the Sidecar to apply", Duration::from_secs(30), || {
-        (!has_cluster(&client, far)).then(|| active_clusters(&client))
+        (!has_cluster(client, far)).then(|| active_clusters(client))
     });
     // The two services of the other namespace (one cluster each) are gone.
     assert_eq!(
@@ -117,21 +110,21 @@ fn sidecar_scope_shrinks_config_and_registry_only_blocks_unknown_destinations() 
         "clusters before {unscoped}, after {scoped}"
     );
     assert!(has_cluster(
-        &client,
+        client,
         "outbound|9080||echo.demo.svc.cluster.local"
     ));
 
     // Its own namespace still works; destinations outside the registry do not.
-    let tally = traffic::http_requests(&lab, &client.ns, "10.96.0.10:9080", "echo", 5);
+    let tally = traffic::http_requests(lab, &client.ns, "10.96.0.10:9080", "echo", 5);
     assert_eq!(tally.by_pod.get("echo-0"), Some(&5), "{tally:?}");
-    let tally = traffic::http_requests(&lab, &client.ns, &outside_http, "outside", 3);
+    let tally = traffic::http_requests(lab, &client.ns, &outside_http, "outside", 3);
     assert_eq!(tally.ok(), 0, "REGISTRY_ONLY let HTTP out: {tally:?}");
     assert!(
         tally.failures.len() == 3 && tally.failures.iter().all(|f| f.contains("502")),
         "blocked HTTP answers 502 (block_all): {tally:?}"
     );
     assert!(
-        traffic::tcp_line(&lab, &client.ns, &outside_tcp, "hi").is_err(),
+        traffic::tcp_line(lab, &client.ns, &outside_tcp, "hi").is_err(),
         "REGISTRY_ONLY let TCP out"
     );
     assert!(envoy::rejected_updates(&client.ns).is_empty());
