@@ -25,13 +25,12 @@ use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers, Cluster,
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    BindConfig, Http1ProtocolOptions, Http2ProtocolOptions,
-    HttpProtocolOptions as CommonHttpProtocolOptions, RoutingPriority,
+    BindConfig, Http2ProtocolOptions, HttpProtocolOptions as CommonHttpProtocolOptions,
+    RoutingPriority,
 };
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     http_protocol_options::{
         explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions,
-        UseDownstreamHttpConfig,
     },
     HttpProtocolOptions,
 };
@@ -80,13 +79,7 @@ pub fn passthrough_protocol_options() -> HashMap<String, Any> {
             }),
             ..Default::default()
         }),
-        upstream_protocol_options: Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(
-            UseDownstreamHttpConfig {
-                http_protocol_options: Some(Http1ProtocolOptions::default()),
-                http2_protocol_options: Some(Http2ProtocolOptions::default()),
-                ..Default::default()
-            },
-        )),
+        upstream_protocol_options: Some(sniffed::use_downstream_protocol()),
         ..Default::default()
     };
     HashMap::from([(HTTP_PROTOCOL_OPTIONS_KEY.to_string(), any(&options))])

@@ -20,16 +20,20 @@ use crate::translate::filter::any;
 /// no idle timeout unlike `PassthroughCluster`).
 pub fn use_downstream_protocol_options() -> HashMap<String, Any> {
     let options = HttpProtocolOptions {
-        upstream_protocol_options: Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(
-            UseDownstreamHttpConfig {
-                http_protocol_options: Some(Http1ProtocolOptions::default()),
-                http2_protocol_options: Some(Http2ProtocolOptions::default()),
-                ..Default::default()
-            },
-        )),
+        upstream_protocol_options: Some(use_downstream_protocol()),
         ..Default::default()
     };
     HashMap::from([(HTTP_PROTOCOL_OPTIONS_KEY.to_string(), any(&options))])
+}
+
+/// The upstream protocol choice "as the downstream spoke", with default HTTP/1 and HTTP/2
+/// options; shared with `PassthroughCluster`.
+pub fn use_downstream_protocol() -> UpstreamProtocolOptions {
+    UpstreamProtocolOptions::UseDownstreamProtocolConfig(UseDownstreamHttpConfig {
+        http_protocol_options: Some(Http1ProtocolOptions::default()),
+        http2_protocol_options: Some(Http2ProtocolOptions::default()),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]
