@@ -130,10 +130,20 @@ fn dns(
 pub(crate) fn dns_endpoints(
     model: &MeshModel,
 ) -> Vec<(&crate::mesh::ObjectKey, u16, &crate::mesh::PortEndpoints)> {
+    port_endpoints_where(model, |s| {
+        matches!(s.resolution(), Resolution::Dns | Resolution::DnsRoundRobin)
+    })
+}
+
+/// The endpoints of every port of the services `pick` picks, by service key and port.
+pub(crate) fn port_endpoints_where(
+    model: &MeshModel,
+    pick: impl Fn(&Service) -> bool,
+) -> Vec<(&crate::mesh::ObjectKey, u16, &crate::mesh::PortEndpoints)> {
     model
         .services
         .values()
-        .filter(|s| matches!(s.resolution(), Resolution::Dns | Resolution::DnsRoundRobin))
+        .filter(|s| pick(s))
         .flat_map(|s| {
             s.ports.iter().filter_map(move |p| {
                 model

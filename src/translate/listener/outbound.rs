@@ -141,18 +141,9 @@ pub fn outbound_listeners(scope: &Scope) -> Vec<Listener> {
 pub(crate) fn headless_endpoints(
     model: &MeshModel,
 ) -> Vec<(&crate::mesh::ObjectKey, u16, &crate::mesh::PortEndpoints)> {
-    model
-        .services
-        .values()
-        .filter(|s| s.resolution() == crate::mesh::traffic::Resolution::None && s.vips().is_empty())
-        .flat_map(|s| {
-            s.ports.iter().filter_map(move |p| {
-                model
-                    .endpoints_of(&s.key, p.port)
-                    .map(|e| (&s.key, p.port, e.as_ref()))
-            })
-        })
-        .collect()
+    crate::translate::cluster::resolution::port_endpoints_where(model, |s| {
+        s.resolution() == crate::mesh::traffic::Resolution::None && s.vips().is_empty()
+    })
 }
 
 #[cfg(test)]
