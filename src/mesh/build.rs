@@ -23,6 +23,8 @@ mod slice;
 mod traffic_refs;
 mod virtual_service;
 mod workload;
+#[cfg(test)]
+pub(crate) mod yaml_fixture;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,21 +1,11 @@
 use std::path::Path;
 
 use super::*;
+use crate::mesh::build::yaml_fixture::build_clean;
 use crate::mesh::build::{build_model, Built};
 use crate::mesh::traffic::Location;
 use crate::source::parse::parse_file;
 use crate::source::InputSet;
-
-fn build(yaml: &str) -> Built {
-    let parsed = parse_file(Path::new("t.yaml"), yaml);
-    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-    let built = build_model(&InputSet {
-        objects: parsed.objects,
-        problems: Vec::new(),
-    });
-    assert!(built.problems.is_empty(), "{:?}", built.problems);
-    built
-}
 
 fn key(ns: &str, name: &str) -> ObjectKey {
     ObjectKey {
@@ -37,7 +27,7 @@ fn addresses(built: &Built, ns: &str, host: &str, port: u16) -> Vec<String> {
 
 #[test]
 fn each_host_becomes_a_service_with_the_entry_attributes() {
-    let built = build(
+    let built = build_clean(
         "apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ext, namespace: shop}
@@ -97,7 +87,7 @@ spec:
 
 #[test]
 fn dns_entries_without_endpoints_resolve_their_host() {
-    let built = build(
+    let built = build_clean(
         "apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ext, namespace: shop}
@@ -126,7 +116,7 @@ spec:
 
 #[test]
 fn a_workload_selector_picks_workload_entries_and_pods_of_the_namespace() {
-    let built = build(
+    let built = build_clean(
         "apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: vms, namespace: shop}
@@ -175,7 +165,7 @@ status:
 
 #[test]
 fn external_name_services_resolve_the_external_name() {
-    let built = build(
+    let built = build_clean(
         "apiVersion: v1
 kind: Service
 metadata: {name: db, namespace: shop}

@@ -5,21 +5,12 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 };
 use prost::Message;
 
-use crate::mesh::build::build_model;
+use crate::mesh::build::yaml_fixture::build_clean;
 use crate::mesh::ProxyType;
-use crate::source::parse::parse_file;
-use crate::source::InputSet;
 use crate::translate::scope::{ScopeIndex, TranslateOptions};
 
 fn model(yaml: &str) -> MeshModel {
-    let parsed = parse_file(std::path::Path::new("t.yaml"), yaml);
-    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-    let built = build_model(&InputSet {
-        objects: parsed.objects,
-        problems: Vec::new(),
-    });
-    assert!(built.problems.is_empty(), "{:?}", built.problems);
-    built.model
+    build_clean(yaml).model
 }
 
 /// What a sidecar in `namespace` sees.

@@ -3,9 +3,7 @@
 //! embed them), while a WorkloadEntry that moves behind a STATIC entry only touches EDS.
 
 use super::*;
-use crate::mesh::build::build_model;
-use crate::source::parse::parse_file;
-use crate::source::InputSet;
+use crate::mesh::build::yaml_fixture::build_clean;
 
 fn entries(dns_address: &str, vm_address: &str) -> Arc<MeshModel> {
     let yaml = format!(
@@ -34,12 +32,7 @@ metadata: {{name: vm-1, namespace: ext}}
 spec: {{address: {vm_address}, labels: {{app: vm}}}}
 "
     );
-    let parsed = parse_file(std::path::Path::new("t.yaml"), &yaml);
-    let built = build_model(&InputSet {
-        objects: parsed.objects,
-        problems: Vec::new(),
-    });
-    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    let built = build_clean(&yaml);
     Arc::new(built.model)
 }
 
@@ -107,12 +100,7 @@ metadata: {name: default, namespace: scoped}
 spec:
   egress: [{hosts: [./*]}]
 ";
-    let parsed = parse_file(std::path::Path::new("t.yaml"), yaml);
-    let built = build_model(&InputSet {
-        objects: parsed.objects,
-        problems: Vec::new(),
-    });
-    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    let built = build_clean(yaml);
     let t = Translator::new(Arc::new(built.model));
     let clusters = |ns: &str| -> Vec<String> {
         let node = proxy(&format!(
@@ -165,12 +153,7 @@ spec:
   - {name: primary, labels: {role: primary}}
   - {name: none, labels: {role: gone}}
 ";
-    let parsed = parse_file(std::path::Path::new("t.yaml"), yaml);
-    let built = build_model(&InputSet {
-        objects: parsed.objects,
-        problems: Vec::new(),
-    });
-    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    let built = build_clean(yaml);
     let t = Translator::new(Arc::new(built.model));
     let r = t.proxy_resources(&proxy("sidecar~10.244.1.5~app.ext~ext.svc.cluster.local"));
     let hosts = |name: &str| -> Vec<String> {

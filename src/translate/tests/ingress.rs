@@ -2,9 +2,7 @@
 //! clusters sent to the proxy's own IP are built per proxy, the others shared.
 
 use super::*;
-use crate::mesh::build::build_model;
-use crate::source::parse::parse_file;
-use crate::source::InputSet;
+use crate::mesh::build::yaml_fixture::build_clean;
 
 fn model(endpoint: &str) -> Arc<MeshModel> {
     let yaml = format!(
@@ -26,12 +24,7 @@ spec:
     defaultEndpoint: {endpoint}
 "
     );
-    let parsed = parse_file(std::path::Path::new("t.yaml"), &yaml);
-    let built = build_model(&InputSet {
-        objects: parsed.objects,
-        problems: Vec::new(),
-    });
-    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    let built = build_clean(&yaml);
     Arc::new(built.model)
 }
 
