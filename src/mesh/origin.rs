@@ -96,32 +96,45 @@ fn single_host(address: &str) -> Option<&str> {
     }
 }
 
+/// Test fixture: the MESH_EXTERNAL host `host` of a ServiceEntry in `namespace`.
+#[cfg(test)]
+pub(crate) fn entry_service(
+    namespace: &str,
+    host: &str,
+    addresses: &[&str],
+    resolution: Resolution,
+    export_to: ExportTo,
+) -> Service {
+    Service {
+        key: ObjectKey {
+            namespace: namespace.into(),
+            name: host.into(),
+        },
+        hostname: host.into(),
+        cluster_ip: None,
+        ports: vec![],
+        selector: None,
+        labels: Default::default(),
+        origin: ServiceOrigin::ServiceEntry(Arc::new(EntryService {
+            entry: ObjectKey {
+                namespace: namespace.into(),
+                name: "entry".into(),
+            },
+            addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            location: Location::MeshExternal,
+            resolution,
+            export_to,
+        })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn entry(addresses: &[&str], resolution: Resolution) -> Service {
-        Service {
-            key: ObjectKey {
-                namespace: "shop".into(),
-                name: "api.example.com".into(),
-            },
-            hostname: "api.example.com".into(),
-            cluster_ip: None,
-            ports: vec![],
-            selector: None,
-            labels: Default::default(),
-            origin: ServiceOrigin::ServiceEntry(Arc::new(EntryService {
-                entry: ObjectKey {
-                    namespace: "shop".into(),
-                    name: "api".into(),
-                },
-                addresses: addresses.iter().map(|a| a.to_string()).collect(),
-                location: Location::MeshExternal,
-                resolution,
-                export_to: ExportTo::Namespaces(vec!["shop".into()]),
-            })),
-        }
+        let export_to = ExportTo::Namespaces(vec!["shop".into()]);
+        entry_service("shop", "api.example.com", addresses, resolution, export_to)
     }
 
     #[test]

@@ -46,34 +46,12 @@ pub fn domains(service: &Service, proxy_namespace: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::mesh::traffic::{ExportTo, Location, Resolution};
-    use crate::mesh::{EntryService, ObjectKey};
+    use crate::mesh::origin::entry_service;
+    use crate::mesh::traffic::{ExportTo, Resolution};
 
     fn entry(host: &str, addresses: &[&str]) -> Service {
-        Service {
-            key: ObjectKey {
-                namespace: "ext".into(),
-                name: host.into(),
-            },
-            hostname: host.into(),
-            cluster_ip: None,
-            ports: vec![],
-            selector: None,
-            labels: Default::default(),
-            origin: ServiceOrigin::ServiceEntry(Arc::new(EntryService {
-                entry: ObjectKey {
-                    namespace: "ext".into(),
-                    name: "e".into(),
-                },
-                addresses: addresses.iter().map(|a| a.to_string()).collect(),
-                location: Location::MeshExternal,
-                resolution: Resolution::Dns,
-                export_to: ExportTo::All,
-            })),
-        }
+        entry_service("ext", host, addresses, Resolution::Dns, ExportTo::All)
     }
 
     #[test]
