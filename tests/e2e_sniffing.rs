@@ -14,7 +14,6 @@ mod harness;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -34,45 +33,7 @@ const NS: &str = "demo";
 /// executable's target directory, as the harness does for the echo example.
 fn sniff_server_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // target/<profile>/deps/e2e_sniffing-<hash> -> target/<profile>/examples/sniff_server
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable under target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "--example",
-            "sniff_server",
-            "--target-dir",
-        ])
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => {
-                cmd.arg("--release");
-            }
-            Some(other) => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let out = run_timeout(cmd, Duration::from_secs(600));
-        let bin = profile_dir.join("examples").join("sniff_server");
-        assert!(
-            out.success() && bin.exists(),
-            "building the sniff_server example failed ({:?}) or {} is missing: {}",
-            out.status,
-            bin.display(),
-            out.stderr
-        );
-        bin
-    })
+    BIN.get_or_init(|| traffic::build_example("sniff_server"))
 }
 
 /// Starts the mixed HTTP/line server in `ns` as the application user.

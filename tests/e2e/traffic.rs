@@ -31,42 +31,48 @@ pub fn echo_binary() -> &'static Path {
         if let Some(p) = std::env::var_os("MESHD_E2E_ECHO") {
             return PathBuf::from(p);
         }
-        // target/<profile>/deps/e2e-<hash> -> target/<profile>/examples/echo
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable under target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("debug");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "echo", "--target-dir"])
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let out = run_timeout(cmd, Duration::from_secs(600));
-        let bin = profile_dir.join("examples").join("echo");
-        assert!(
-            out.success() && bin.exists(),
-            "building the echo example failed ({:?}) or {} is missing: {}",
-            out.status,
-            bin.display(),
-            out.stderr
-        );
-        bin
+        build_example("echo")
     })
+}
+
+/// Builds the example `name` into the test executable's target directory and profile;
+/// its path. Callers keep it in a `OnceLock` so it is built once per run.
+pub fn build_example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable under target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("target directory");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--example", name, "--target-dir"])
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let out = run_timeout(cmd, Duration::from_secs(600));
+    let bin = profile_dir.join("examples").join(name);
+    assert!(
+        out.success() && bin.exists(),
+        "building the {name} example failed ({:?}) or {} is missing: {}",
+        out.status,
+        bin.display(),
+        out.stderr
+    );
+    bin
 }
 
 /// Copies the echo binary into the lab directory so the app user can run it wherever the
