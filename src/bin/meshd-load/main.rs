@@ -58,6 +58,10 @@ struct Args {
     /// The server's process id: its RSS and CPU time are read from /proc/<pid>.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Bind proxy i's connection to this IPv4 address plus i (e.g. 127.1.0.0 on loopback),
+    /// so that the server sees one peer address per proxy as it would in a cluster.
+    #[arg(long)]
+    source_ip_base: Option<std::net::Ipv4Addr>,
     /// Print only the JSON line, not the table.
     #[arg(long)]
     json_only: bool,
@@ -141,7 +145,12 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         };
         tasks.push(tokio::spawn(proxy::run(
             proxy,
-            endpoint.clone(),
+            match args.source_ip_base {
+                Some(base) => endpoint
+                    .clone()
+                    .local_address(Some(nth_address(base, index)?.into())),
+                None => endpoint.clone(),
+            },
             run.clone(),
         )));
     }
@@ -241,6 +250,28 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// `base` plus `index`, as long as it stays in the same /8 (loopback's, for example).
+fn nth_address(base: std::net::Ipv4Addr, index: usize) -> anyhow::Result<std::net::Ipv4Addr> {
+    let address = u32::from(base)
+        .checked_add(u32::try_from(index)?)
+        .map(std::net::Ipv4Addr::from)
+        .filter(|a| a.octets()[0] == base.octets()[0]);
+    address.with_context(|| format!("--source-ip-base {base} plus {index} leaves {base}/8"))
+}
+
 fn round3(v: f64) -> f64 {
     (v * 1e3).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_addresses_count_up_within_the_slash_8() {
+        let base = "127.1.0.0".parse().unwrap();
+        assert_eq!(nth_address(base, 257).unwrap().to_string(), "127.1.1.1");
+        let edge = "127.255.255.255".parse().unwrap();
+        assert!(nth_address(edge, 1).is_err());
+    }
 }
