@@ -23,7 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load a directory of Kubernetes YAML, watch it, and serve xDS to Envoy sidecars.
+    /// Watch a directory of Kubernetes YAML (or a Kubernetes cluster) and serve xDS to Envoy
+    /// sidecars.
     Serve(ServeArgs),
     /// Print an Envoy bootstrap (YAML) for a sidecar or gateway that takes its config from meshd.
     Bootstrap(BootstrapArgs),
@@ -34,10 +35,23 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["config_dir", "kubernetes"])))]
 pub struct ServeArgs {
     /// Directory of Kubernetes-format YAML/JSON files (read recursively).
+    #[arg(
+        long,
+        required_unless_present = "kubernetes",
+        conflicts_with = "kubernetes"
+    )]
+    pub config_dir: Option<PathBuf>,
+    /// Read the configuration from a Kubernetes API server instead of a directory (the
+    /// cluster of --kubeconfig, else of KUBECONFIG or ~/.kube/config, else in-cluster).
+    /// Not combined with --config-dir yet.
     #[arg(long)]
-    pub config_dir: PathBuf,
+    pub kubernetes: bool,
+    /// Kubeconfig file for --kubernetes (its current context is used).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
     /// Address for xDS over plaintext gRPC.
     #[arg(long, default_value = "0.0.0.0:15010")]
     pub xds_addr: SocketAddr,

@@ -14,7 +14,7 @@ use crate::xds::XdsOptions;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    pub config_dir: PathBuf,
+    pub source: SourceConfig,
     pub xds_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub debounce_quiet: Duration,
@@ -30,14 +30,7 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
-        let meta = std::fs::metadata(&args.config_dir)
-            .with_context(|| format!("--config-dir {}", args.config_dir.display()))?;
-        if !meta.is_dir() {
-            bail!(
-                "--config-dir {} is not a directory",
-                args.config_dir.display()
-            );
-        }
+        let source = source_config(args)?;
         if args.debounce_quiet_ms > args.debounce_max_ms {
             bail!(
                 "--debounce-quiet-ms ({}) must not exceed --debounce-max-ms ({})",
@@ -49,7 +42,7 @@ impl ServeConfig {
             bail!("--poll-interval-ms must be greater than 0");
         }
         Ok(ServeConfig {
-            config_dir: args.config_dir.clone(),
+            source,
             xds_addr: args.xds_addr,
             admin_addr: args.admin_addr,
             debounce_quiet: Duration::from_millis(args.debounce_quiet_ms),
@@ -66,6 +59,41 @@ impl ServeConfig {
                 check_mesh(&args.mesh)?.translate_options(args.insecure_serve_gateway_secrets),
             ),
         })
+    }
+}
+
+/// Where `serve` reads its configuration.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Dir(PathBuf),
+    /// A Kubernetes API server, through this kubeconfig or the inferred one.
+    Kubernetes {
+        kubeconfig: Option<PathBuf>,
+    },
+}
+
+fn source_config(args: &ServeArgs) -> anyhow::Result<SourceConfig> {
+    if args.kubeconfig.is_some() && !args.kubernetes {
+        bail!("--kubeconfig is only read with --kubernetes");
+    }
+    match (&args.config_dir, args.kubernetes) {
+        // clap refuses the first two; files adding to what the cluster has (as istiod's file
+        // sources do) is not built yet.
+        (Some(_), true) => {
+            bail!("--config-dir and --kubernetes cannot be combined yet: pass one of them")
+        }
+        (None, false) => bail!("pass --config-dir DIR or --kubernetes"),
+        (None, true) => Ok(SourceConfig::Kubernetes {
+            kubeconfig: args.kubeconfig.clone(),
+        }),
+        (Some(dir), false) => {
+            let meta = std::fs::metadata(dir)
+                .with_context(|| format!("--config-dir {}", dir.display()))?;
+            if !meta.is_dir() {
+                bail!("--config-dir {} is not a directory", dir.display());
+            }
+            Ok(SourceConfig::Dir(dir.clone()))
+        }
     }
 }
 

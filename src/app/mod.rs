@@ -9,10 +9,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::{info, warn};
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, SourceConfig};
 use crate::pipeline::generator::MeshGenerator;
 use crate::pipeline::{self, Debounce};
 use crate::source::file::FileSource;
+use crate::source::kube::KubeSource;
 use crate::xds::server::XdsServer;
 
 pub fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
@@ -39,14 +40,19 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     info!(
         xds = %xds_listener.local_addr()?,
         admin = %admin_listener.local_addr()?,
-        dir = %config.config_dir.display(),
+        source = ?config.source,
         "meshd listening"
     );
     let generator = Arc::new(MeshGenerator::default());
     let (generation_tx, generation_rx) = tokio::sync::watch::channel(0u64);
     let xds = XdsServer::new(generator.clone(), generation_rx.clone(), config.xds.clone());
 
-    let inputs = FileSource::start(config.config_dir.clone(), config.poll_interval);
+    let inputs = match &config.source {
+        SourceConfig::Dir(dir) => FileSource::start(dir.clone(), config.poll_interval),
+        SourceConfig::Kubernetes { kubeconfig } => {
+            KubeSource::start(crate::source::kube::client(kubeconfig.as_deref()).await?)
+        }
+    };
     let debounce = Debounce {
         quiet: config.debounce_quiet,
         max: config.debounce_max,

@@ -1,9 +1,10 @@
 //! Sources of input: they watch something and hand over one consistent set of typed
-//! objects at a time. `file` reads a directory of Kubernetes-format YAML/JSON. Nothing
-//! downstream knows which source is in use.
+//! objects at a time. `file` reads a directory of Kubernetes-format YAML/JSON; `kube` lists
+//! and watches a Kubernetes API server. Nothing downstream knows which source is in use.
 
 pub mod file;
 pub mod kinds;
+pub mod kube;
 pub mod objects;
 pub mod parse;
 mod walk;

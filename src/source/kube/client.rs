@@ -1,0 +1,24 @@
+//! The API client: from `--kubeconfig`, or inferred as kubectl does (`KUBECONFIG`,
+//! `~/.kube/config`, then the in-cluster service account).
+
+use std::path::Path;
+
+use anyhow::Context;
+use kube::config::{Config, KubeConfigOptions, Kubeconfig};
+
+/// A client for the cluster `kubeconfig` names, or the inferred one when it is `None`.
+pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path)
+                .with_context(|| format!("--kubeconfig {}", path.display()))?;
+            Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("--kubeconfig {}", path.display()))?
+        }
+        None => Config::infer().await.context(
+            "no Kubernetes configuration: set KUBECONFIG or --kubeconfig, or run in a cluster",
+        )?,
+    };
+    kube::Client::try_from(config).context("creating the Kubernetes client")
+}
