@@ -49,6 +49,29 @@ fn cluster_names(response: &DiscoveryResponse) -> Vec<String> {
         .collect()
 }
 
+/// An ADS stream to `meshd` (as productpage) that has asked for clusters: the request
+/// sender (for ACKs) and the responses.
+async fn cds_stream(
+    meshd: &Meshd,
+) -> (
+    tokio::sync::mpsc::Sender<DiscoveryRequest>,
+    tonic::Streaming<DiscoveryResponse>,
+) {
+    let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{}", meshd.xds))
+        .await
+        .expect("connect to xds");
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(request(type_url::CLUSTER, &[], "", ""))
+        .await
+        .unwrap();
+    let responses = client
+        .stream_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("ads stream")
+        .into_inner();
+    (tx, responses)
+}
+
 #[test]
 fn admin_views_report_the_loaded_configuration() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,18 +146,7 @@ async fn a_new_service_file_is_pushed_to_a_connected_proxy() {
     copy_dir(&bookinfo_dir(), dir.path());
     let meshd = Meshd::start(dir.path());
 
-    let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{}", meshd.xds))
-        .await
-        .expect("connect to xds");
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tx.send(request(type_url::CLUSTER, &[], "", ""))
-        .await
-        .unwrap();
-    let mut responses = client
-        .stream_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .expect("ads stream")
-        .into_inner();
+    let (tx, mut responses) = cds_stream(&meshd).await;
     let first = next(&mut responses).await;
     assert_eq!(first.type_url, type_url::CLUSTER);
     let names = cluster_names(&first);
@@ -226,18 +238,7 @@ async fn a_proxy_is_not_pushed_changes_of_services_its_sidecar_hides() {
     let meshd = Meshd::start(dir.path());
     wait_generation(&meshd, 1);
 
-    let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{}", meshd.xds))
-        .await
-        .expect("connect to xds");
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tx.send(request(type_url::CLUSTER, &[], "", ""))
-        .await
-        .unwrap();
-    let mut responses = client
-        .stream_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .expect("ads stream")
-        .into_inner();
+    let (tx, mut responses) = cds_stream(&meshd).await;
     let first = next(&mut responses).await;
     let names = cluster_names(&first);
     assert!(
