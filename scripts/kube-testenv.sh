@@ -4,7 +4,8 @@
 #
 #   scripts/kube-testenv.sh build              build etcd, kube-apiserver, kubectl (once; cached)
 #   scripts/kube-testenv.sh bin                print the directory holding the binaries
-#   scripts/kube-testenv.sh start DIR          start both, wait for /readyz, write DIR/kubeconfig
+#   scripts/kube-testenv.sh start DIR [--no-crds]   start both, wait for /readyz, write
+#                                              DIR/kubeconfig, apply the Istio CRDs of testenv/crds
 #   scripts/kube-testenv.sh stop DIR           stop both (data stays in DIR)
 #   scripts/kube-testenv.sh restart-apiserver DIR   stop and start kube-apiserver only
 #   scripts/kube-testenv.sh status DIR         exit 0 when both processes run
@@ -13,6 +14,7 @@
 # ${MESHD_CACHE:-/var/cache/meshd}/kube-<versions>-<hash>/bin, outside the checkout, and
 # reused while go.mod, go.sum and this script's build settings are unchanged.
 # Extra flags: KUBE_TESTENV_APISERVER_ARGS and KUBE_TESTENV_ETCD_ARGS (word-split).
+# KUBE_TESTENV_NO_CRDS=1 is the same as --no-crds.
 # See testenv/README.md.
 set -euo pipefail
 
@@ -226,8 +228,18 @@ load_ports() { # DIR
     source "$1/ports"
 }
 
+# Apply testenv/crds (Istio's kinds, schema-less) and wait until the server serves them.
+apply_crds() { # DIR bin
+    local kubectl=("$2/kubectl" --kubeconfig "$1/kubeconfig")
+    "${kubectl[@]}" apply -f "$ROOT/testenv/crds/" >/dev/null || return 1
+    "${kubectl[@]}" wait --for=condition=Established --timeout=60s \
+        crd -l app.kubernetes.io/part-of=meshd-testenv >/dev/null || return 1
+}
+
 cmd_start() {
-    local dir=${1:?usage: start DIR}
+    local dir=${1:?usage: start DIR [--no-crds]} crds=1
+    [[ ${2:-} == --no-crds || ${KUBE_TESTENV_NO_CRDS:-} == 1 ]] && crds=0
+    [[ -z ${2:-} || ${2:-} == --no-crds ]] || die "start: unknown option ${2}"
     mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
     if running "$dir/etcd.pid" etcd || running "$dir/apiserver.pid" kube-apiserver; then
         die "already running in $dir (stop it first)"
@@ -244,6 +256,9 @@ cmd_start() {
     start_apiserver "$dir" "$bin"
     write_kubeconfig "$dir" "$APISERVER_PORT"
     wait_ready "$dir" "${KUBE_TESTENV_TIMEOUT:-90}" || { cmd_stop "$dir"; exit 1; }
+    if ((crds)); then
+        apply_crds "$dir" "$bin" || { log "applying testenv/crds failed"; cmd_stop "$dir"; exit 1; }
+    fi
     log "ready in $((SECONDS - t0))s: https://127.0.0.1:$APISERVER_PORT"
     echo "export KUBECONFIG=$dir/kubeconfig PATH=$bin:\$PATH"
 }
@@ -273,9 +288,9 @@ cmd_status() {
 case ${1:-} in
 build) cmd_build ;;
 bin) bin_dir ;;
-start) cmd_start "${2:-}" ;;
+start) cmd_start "${2:-}" "${3:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 restart-apiserver) cmd_restart_apiserver "${2:-}" ;;
 status) cmd_status "${2:-}" ;;
-*) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

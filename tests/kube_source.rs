@@ -26,7 +26,8 @@ struct ApiServer {
 }
 
 impl ApiServer {
-    fn start(dir: &Path) -> ApiServer {
+    /// Starts a server in `dir`, with testenv/crds applied when `crds`.
+    fn start(dir: &Path, crds: bool) -> ApiServer {
         let built = Command::new(script())
             .arg("build")
             .stderr(Stdio::inherit())
@@ -42,6 +43,7 @@ impl ApiServer {
         let status = Command::new(script())
             .arg("start")
             .arg(dir)
+            .args((!crds).then_some("--no-crds"))
             .stdout(Stdio::null())
             .status()
             .expect("running kube-testenv.sh start");
@@ -220,7 +222,8 @@ spec:
 #[test]
 fn services_created_and_deleted_through_the_api_reach_meshd() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let server = ApiServer::start(&tmp.path().join("kube"));
+    // Without testenv's CRDs: this test installs its own, at v1beta1 only.
+    let server = ApiServer::start(&tmp.path().join("kube"), false);
     server.kubectl(&["apply", "-f", "-"], VIRTUAL_SERVICE_CRD);
     server.kubectl(
         &[
