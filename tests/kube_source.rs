@@ -1,7 +1,9 @@
 //! `meshd serve --kubernetes` against a real kube-apiserver (scripts/kube-testenv.sh): the
 //! initial list is served, a Service created and then deleted with kubectl appears in and
 //! leaves meshd's `/debug/configz`, and an Istio kind whose CRD serves only v1beta1 is
-//! watched at that version.
+//! watched at that version; a CRD installed after meshd is ready is picked up, a bad
+//! custom resource is rejected alone, and a deleted CRD drops its objects; a list larger
+//! than many pages arrives whole.
 
 mod common;
 
@@ -56,7 +58,7 @@ impl ApiServer {
     }
 
     /// Runs kubectl with `args` and `stdin`; panics with its output when it fails.
-    fn kubectl(&self, args: &[&str], stdin: &str) {
+    fn kubectl(&self, args: &[&str], stdin: &str) -> String {
         let mut child = Command::new(self.bin.join("kubectl"))
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
@@ -79,6 +81,22 @@ impl ApiServer {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl ApiServer {
+    fn install_virtual_service_crd(&self) {
+        self.kubectl(&["apply", "-f", "-"], VIRTUAL_SERVICE_CRD);
+        self.kubectl(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/virtualservices.networking.istio.io",
+            ],
+            "",
+        );
     }
 }
 
@@ -90,6 +108,11 @@ impl Drop for ApiServer {
 
 /// `meshd serve --kubernetes` on loopback ports, its log in `log`.
 fn spawn_meshd(kubeconfig: &Path, log: &Path) -> Meshd {
+    spawn_meshd_with(kubeconfig, log, &[], &[])
+}
+
+/// `spawn_meshd` with more arguments and environment variables.
+fn spawn_meshd_with(kubeconfig: &Path, log: &Path, args: &[&str], envs: &[(&str, &str)]) -> Meshd {
     let xds: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_meshd"))
@@ -98,6 +121,8 @@ fn spawn_meshd(kubeconfig: &Path, log: &Path) -> Meshd {
         .args(["--xds-addr", &xds.to_string()])
         .args(["--admin-addr", &admin.to_string()])
         .args(["--debounce-quiet-ms", "50"])
+        .args(args)
+        .envs(envs.iter().copied())
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "meshd=debug")
         .stdout(Stdio::null())
@@ -224,16 +249,7 @@ fn services_created_and_deleted_through_the_api_reach_meshd() {
     let tmp = tempfile::tempdir().expect("temp dir");
     // Without testenv's CRDs: this test installs its own, at v1beta1 only.
     let server = ApiServer::start(&tmp.path().join("kube"), false);
-    server.kubectl(&["apply", "-f", "-"], VIRTUAL_SERVICE_CRD);
-    server.kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/virtualservices.networking.istio.io",
-        ],
-        "",
-    );
+    server.install_virtual_service_crd();
     let log = tmp.path().join("meshd.log");
     let meshd = spawn_meshd(&server.kubeconfig(), &log);
 
@@ -284,4 +300,118 @@ fn services_created_and_deleted_through_the_api_reach_meshd() {
     wait_for(&meshd, &log, "reviews deleted", |c| {
         !serves(c, REVIEWS) && serves(c, KUBERNETES)
     });
+}
+
+const GOOD_AND_BAD_VIRTUAL_SERVICES: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: good
+  namespace: shop
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination:
+        host: reviews
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: bad
+  namespace: shop
+spec:
+  hosts: [ratings]
+  http:
+  - timeout: forever
+    route:
+    - destination:
+        host: ratings
+"#;
+
+#[test]
+fn a_crd_installed_later_is_watched_a_bad_resource_rejected_alone_and_a_deleted_one_dropped() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = ApiServer::start(&tmp.path().join("kube"), false);
+    let log = tmp.path().join("meshd.log");
+    let meshd = spawn_meshd(&server.kubeconfig(), &log);
+    // Ready without any Istio CRD: the missing kinds hold nothing back.
+    meshd.wait_ready(Duration::from_secs(60));
+    wait_for(&meshd, &log, "initial list", |c| serves(c, KUBERNETES));
+
+    server.install_virtual_service_crd();
+    server.kubectl(&["apply", "-f", "-"], GOOD_AND_BAD_VIRTUAL_SERVICES);
+    let configz = wait_for(&meshd, &log, "the VirtualServices of the new CRD", |c| {
+        c["istio"]["VirtualService"] == serde_json::json!(["shop/good"])
+            && c["problems"].as_array().is_some_and(|p| !p.is_empty())
+    });
+    let problems = configz["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{configz}");
+    let problem = problems[0].as_str().unwrap();
+    assert!(
+        problem.contains("VirtualService shop/bad") && problem.contains("http[0].timeout"),
+        "the problem names the object and the field: {problem}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("shop/bad") && l.contains("timeout")),
+        "a WARN line names the bad object:\n{logged}"
+    );
+
+    server.kubectl(
+        &["delete", "crd", "virtualservices.networking.istio.io"],
+        "",
+    );
+    wait_for(&meshd, &log, "the CRD's objects dropped", |c| {
+        c["istio"]["VirtualService"] == serde_json::json!([])
+            && c["problems"] == serde_json::json!([])
+            && serves(c, KUBERNETES)
+    });
+}
+
+/// Services in one `List`, for one `kubectl create`.
+fn service_list(count: usize) -> String {
+    let items: Vec<Value> = (0..count)
+        .map(|i| {
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": format!("svc-{i}"), "namespace": "default"},
+                "spec": {"ports": [{"name": "http", "port": 80}]},
+            })
+        })
+        .collect();
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+#[test]
+fn a_list_of_many_pages_arrives_whole() {
+    const SERVICES: usize = 1_200;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = ApiServer::start(&tmp.path().join("kube"), true);
+    server.kubectl(&["create", "-f", "-"], &service_list(SERVICES));
+    let log = tmp.path().join("meshd.log");
+    // 1,200 Services in pages of 50: 24 pages, each a list request with a continue token.
+    let meshd = spawn_meshd_with(
+        &server.kubeconfig(),
+        &log,
+        &[],
+        &[("MESHD_KUBE_LIST_PAGE_SIZE", "50")],
+    );
+    meshd.wait_ready(Duration::from_secs(120));
+    // The first published set already holds every page (nothing is published mid-list).
+    let configz = configz(&meshd);
+    let names = hostnames(&configz);
+    assert_eq!(names.len(), SERVICES + 1, "every Service and `kubernetes`");
+    for i in [0, 49, 50, 599, SERVICES - 1] {
+        let name = format!("svc-{i}.default.svc.cluster.local");
+        assert!(names.contains(&name), "{name} missing");
+    }
 }

@@ -6,11 +6,15 @@
 //! `/ready`) waits for one consistent first view. Watch errors, dropped connections and
 //! `410 Gone` are left to kube-runtime's watcher, which relists with backoff; a relist
 //! replaces its kind's store as a whole. An Istio kind whose CRD the server does not serve
-//! is skipped (logged), not an error; a CRD installed later is not picked up yet.
+//! is skipped (logged), not an error; a CRD installed later is picked up and one deleted
+//! stops its watcher (`crds`). Objects are stripped to what meshd reads (`strip`) before
+//! they are decoded and stored.
 
 mod client;
+mod crds;
 mod discover;
 mod store;
+mod strip;
 mod watch;
 
 pub use client::client;

@@ -95,8 +95,7 @@ impl KindStore {
     }
 
     fn decode(&self, mut object: DynamicObject) -> (Key, Entry) {
-        // Never read, and often the largest part of an object.
-        object.metadata.managed_fields = None;
+        super::strip::strip(self.spec.kind, &mut object);
         let key = key_of(&object);
         let origin = Origin {
             file: PathBuf::from(match key.0.as_str() {
