@@ -35,18 +35,19 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["config_dir", "kubernetes"])))]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .multiple(true)
+        .args(["config_dir", "kubernetes"])
+))]
 pub struct ServeArgs {
-    /// Directory of Kubernetes-format YAML/JSON files (read recursively).
-    #[arg(
-        long,
-        required_unless_present = "kubernetes",
-        conflicts_with = "kubernetes"
-    )]
+    /// Directory of Kubernetes-format YAML/JSON files (read recursively). With
+    /// --kubernetes, its objects add to the cluster's (the cluster's wins a clash).
+    #[arg(long, required_unless_present = "kubernetes")]
     pub config_dir: Option<PathBuf>,
-    /// Read the configuration from a Kubernetes API server instead of a directory (the
-    /// cluster of --kubeconfig, else of KUBECONFIG or ~/.kube/config, else in-cluster).
-    /// Not combined with --config-dir yet.
+    /// Read the configuration from a Kubernetes API server (the cluster of --kubeconfig,
+    /// else of KUBECONFIG or ~/.kube/config, else in-cluster), with --config-dir too if given.
     #[arg(long)]
     pub kubernetes: bool,
     /// Kubeconfig file for --kubernetes (its current context is used).

@@ -66,9 +66,11 @@ impl ServeConfig {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Dir(PathBuf),
-    /// A Kubernetes API server, through this kubeconfig or the inferred one.
+    /// A Kubernetes API server, through this kubeconfig or the inferred one, and the files
+    /// of `config_dir` added to what the cluster has.
     Kubernetes {
         kubeconfig: Option<PathBuf>,
+        config_dir: Option<PathBuf>,
     },
 }
 
@@ -76,24 +78,25 @@ fn source_config(args: &ServeArgs) -> anyhow::Result<SourceConfig> {
     if args.kubeconfig.is_some() && !args.kubernetes {
         bail!("--kubeconfig is only read with --kubernetes");
     }
-    match (&args.config_dir, args.kubernetes) {
-        // clap refuses the first two; files adding to what the cluster has (as istiod's file
-        // sources do) is not built yet.
-        (Some(_), true) => {
-            bail!("--config-dir and --kubernetes cannot be combined yet: pass one of them")
-        }
-        (None, false) => bail!("pass --config-dir DIR or --kubernetes"),
-        (None, true) => Ok(SourceConfig::Kubernetes {
-            kubeconfig: args.kubeconfig.clone(),
-        }),
-        (Some(dir), false) => {
+    let dir = match &args.config_dir {
+        Some(dir) => {
             let meta = std::fs::metadata(dir)
                 .with_context(|| format!("--config-dir {}", dir.display()))?;
             if !meta.is_dir() {
                 bail!("--config-dir {} is not a directory", dir.display());
             }
-            Ok(SourceConfig::Dir(dir.clone()))
+            Some(dir.clone())
         }
+        None => None,
+    };
+    match (dir, args.kubernetes) {
+        // clap refuses this one too.
+        (None, false) => bail!("pass --config-dir DIR or --kubernetes"),
+        (config_dir, true) => Ok(SourceConfig::Kubernetes {
+            kubeconfig: args.kubeconfig.clone(),
+            config_dir,
+        }),
+        (Some(dir), false) => Ok(SourceConfig::Dir(dir)),
     }
 }
 

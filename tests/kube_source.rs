@@ -415,3 +415,126 @@ fn a_list_of_many_pages_arrives_whole() {
         assert!(names.contains(&name), "{name} missing");
     }
 }
+
+const MESH_CONFIG_MAP: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: istio-system
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio
+  namespace: istio-system
+data:
+  mesh: |
+    outboundTrafficPolicy:
+      mode: REGISTRY_ONLY
+    trustDomain: cluster.local
+"#;
+
+/// The files of `--config-dir`: a Service only they have, and one the cluster has too.
+const FILES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: from-file
+  namespace: shop
+spec:
+  ports:
+  - name: http
+    port: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kubernetes
+spec:
+  ports:
+  - name: https
+    port: 8443
+"#;
+
+fn outbound_mode(configz: &Value) -> &str {
+    configz["mesh"]["outboundTrafficPolicy"]["mode"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[test]
+fn files_add_to_the_cluster_and_the_mesh_config_map_overrides_the_flags() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = ApiServer::start(&tmp.path().join("kube"), true);
+    let dir = tmp.path().join("config");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("services.yaml"), FILES).unwrap();
+    let log = tmp.path().join("meshd.log");
+    let meshd = spawn_meshd_with(
+        &server.kubeconfig(),
+        &log,
+        &["--config-dir", dir.to_str().unwrap()],
+        &[],
+    );
+    meshd.wait_ready(Duration::from_secs(60));
+    let configz = wait_for(&meshd, &log, "files and cluster", |c| {
+        serves(c, "from-file.shop.svc.cluster.local") && serves(c, KUBERNETES)
+    });
+    // The cluster's `kubernetes` (port 443) wins over the file's (8443), named in a problem.
+    let kubernetes = configz["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["hostname"] == KUBERNETES)
+        .unwrap();
+    assert_eq!(kubernetes["ports"][0]["port"], 443, "{kubernetes}");
+    let problems = configz["problems"].to_string();
+    assert!(
+        problems.contains("services.yaml")
+            && problems.contains("Service default/kubernetes")
+            && problems.contains("kubernetes:Service/default/kubernetes"),
+        "the clash names both: {problems}"
+    );
+    // No ConfigMap: the flags' default.
+    assert_eq!(outbound_mode(&configz), "ALLOW_ANY", "{configz}");
+
+    server.kubectl(&["apply", "-f", "-"], MESH_CONFIG_MAP);
+    wait_for(&meshd, &log, "the mesh config applied", |c| {
+        outbound_mode(c) == "REGISTRY_ONLY"
+    });
+
+    server.kubectl(
+        &[
+            "-n",
+            "istio-system",
+            "patch",
+            "configmap",
+            "istio",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"mesh":"outboundTrafficPolicy: {mode: SOMETIMES}"}}"#,
+        ],
+        "",
+    );
+    let configz = wait_for(&meshd, &log, "the bad mesh config reported", |c| {
+        c["problems"]
+            .to_string()
+            .contains("data.mesh.outboundTrafficPolicy.mode")
+    });
+    assert_eq!(
+        outbound_mode(&configz),
+        "REGISTRY_ONLY",
+        "the last valid mesh config stays: {configz}"
+    );
+    assert!(configz["problems"]
+        .to_string()
+        .contains("ConfigMap istio-system/istio"));
+
+    server.kubectl(&["-n", "istio-system", "delete", "configmap", "istio"], "");
+    wait_for(&meshd, &log, "the mesh config deleted", |c| {
+        outbound_mode(c) == "ALLOW_ANY"
+            && !c["problems"]
+                .to_string()
+                .contains("ConfigMap istio-system/istio")
+    });
+}

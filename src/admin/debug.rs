@@ -151,7 +151,20 @@ pub async fn configz(State(state): State<AdminState>) -> Json<Value> {
         "problems": status.problem_messages.as_slice(),
         "services": services,
         "istio": model.as_deref().map(istio_objects_in_use),
+        "mesh": state.generator.current().map(|(_, t)| mesh_options(t.options())),
     }))
+}
+
+/// The mesh-wide options in force (flags, overridden by the mesh config ConfigMap).
+fn mesh_options(options: &crate::translate::scope::TranslateOptions) -> Value {
+    use crate::mesh::traffic::OutboundPolicy;
+    json!({
+        "rootNamespace": options.root_namespace,
+        "outboundTrafficPolicy": {"mode": match options.outbound_traffic_policy {
+            OutboundPolicy::AllowAny => "ALLOW_ANY",
+            OutboundPolicy::RegistryOnly => "REGISTRY_ONLY",
+        }},
+    })
 }
 
 /// The Istio objects the current model uses, by kind (namespace/name). Rejected objects

@@ -47,10 +47,28 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let (generation_tx, generation_rx) = tokio::sync::watch::channel(0u64);
     let xds = XdsServer::new(generator.clone(), generation_rx.clone(), config.xds.clone());
 
+    // The mesh config ConfigMap (Kubernetes source) overrides the flags' options.
+    let (options_tx, options_rx) = tokio::sync::watch::channel(config.translate.clone());
     let inputs = match &config.source {
         SourceConfig::Dir(dir) => FileSource::start(dir.clone(), config.poll_interval),
-        SourceConfig::Kubernetes { kubeconfig } => {
-            KubeSource::start(crate::source::kube::client(kubeconfig.as_deref()).await?)
+        SourceConfig::Kubernetes {
+            kubeconfig,
+            config_dir,
+        } => {
+            let mesh = crate::source::kube::MeshWatch {
+                namespace: config.translate.root_namespace.clone(),
+                flags: config.translate.clone(),
+                options: options_tx,
+            };
+            let client = crate::source::kube::client(kubeconfig.as_deref()).await?;
+            let cluster = KubeSource::start(client, mesh);
+            match config_dir {
+                Some(dir) => crate::source::combined::combine(
+                    cluster,
+                    FileSource::start(dir.clone(), config.poll_interval),
+                ),
+                None => cluster,
+            }
         }
     };
     let debounce = Debounce {
@@ -63,7 +81,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         generation_tx,
         debounce,
         config.allow_empty_config,
-        config.translate.clone(),
+        options_rx,
     ));
     if config.translate.serve_gateway_secrets {
         warn!(

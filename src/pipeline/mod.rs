@@ -34,7 +34,7 @@ pub async fn run(
     generations: watch::Sender<u64>,
     debounce: Debounce,
     allow_empty: bool,
-    options: Arc<TranslateOptions>,
+    options: watch::Receiver<Arc<TranslateOptions>>,
 ) {
     let mut generation = 0u64;
     let mut builder = ModelBuilder::default();
@@ -42,6 +42,8 @@ pub async fn run(
     loop {
         let input = inputs.borrow_and_update().clone();
         if let Some(input) = input {
+            // The source sets these (from the mesh config) before the input they go with.
+            let options = options.borrow().clone();
             let refuse_empty = generation == 0 && !allow_empty;
             // Building and translating are CPU work: keep them off the async workers.
             let built = tokio::task::block_in_place(|| {
@@ -111,8 +113,11 @@ fn build_generation(
     }
     let model = Arc::new(built.model);
     let translator = match generator.current() {
-        Some((_, previous)) => Translator::next(&previous, model),
-        None => Translator::with_options(model, options.clone()),
+        Some((_, previous)) if previous.options() == &**options => {
+            Translator::next(&previous, model)
+        }
+        // First, or the mesh config changed: nothing built before can be reused.
+        _ => Translator::with_options(model, options.clone()),
     };
     generator.install(translator, generation, problems);
     Built::Installed(current)

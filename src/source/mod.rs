@@ -1,10 +1,13 @@
 //! Sources of input: they watch something and hand over one consistent set of typed
 //! objects at a time. `file` reads a directory of Kubernetes-format YAML/JSON; `kube` lists
-//! and watches a Kubernetes API server. Nothing downstream knows which source is in use.
+//! and watches a Kubernetes API server; `combined` adds a directory's objects to a cluster's.
+//! Nothing downstream knows which source is in use.
 
+pub mod combined;
 pub mod file;
 pub mod kinds;
 pub mod kube;
+pub mod mesh_config;
 pub mod objects;
 pub mod parse;
 mod walk;

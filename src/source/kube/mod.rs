@@ -13,6 +13,7 @@
 mod client;
 mod crds;
 mod discover;
+mod mesh;
 mod store;
 mod strip;
 mod watch;
@@ -24,6 +25,17 @@ use std::sync::Arc;
 use tokio::sync::watch as tokio_watch;
 
 use super::InputSet;
+use crate::translate::scope::TranslateOptions;
+
+/// Where the mesh config ConfigMap is read and what it overrides.
+pub struct MeshWatch {
+    /// istiod's namespace, where ConfigMap `istio` is.
+    pub namespace: String,
+    /// The options the flags give, which the ConfigMap's fields override.
+    pub flags: Arc<TranslateOptions>,
+    /// Set to the options in force before each input set they apply to is published.
+    pub options: tokio_watch::Sender<Arc<TranslateOptions>>,
+}
 
 /// Watches the cluster; the receiver holds `None` until every watched kind has listed once.
 pub struct KubeSource;
@@ -31,9 +43,12 @@ pub struct KubeSource;
 impl KubeSource {
     /// Discovers the served versions, then starts one watcher per kind on the current tokio
     /// runtime. The tasks end when every receiver is dropped.
-    pub fn start(client: kube::Client) -> tokio_watch::Receiver<Option<Arc<InputSet>>> {
+    pub fn start(
+        client: kube::Client,
+        mesh: MeshWatch,
+    ) -> tokio_watch::Receiver<Option<Arc<InputSet>>> {
         let (tx, rx) = tokio_watch::channel(None);
-        tokio::spawn(watch::run(client, tx));
+        tokio::spawn(watch::run(client, tx, mesh));
         rx
     }
 }

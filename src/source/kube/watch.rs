@@ -3,7 +3,8 @@
 //! and publishes the input set once every kind served at start has listed, and after that on
 //! each change. When a CRD of the registry's groups changes (`crds`), discovery runs again:
 //! a kind newly served gets a watcher (it holds nothing back: readiness waits only for the
-//! kinds served at start), a kind no longer served loses its watcher and its objects.
+//! kinds served at start), a kind no longer served loses its watcher and its objects. The
+//! mesh config ConfigMap (`mesh`) is watched beside the kinds and gates the first publish too.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ use tracing::{debug, info, warn};
 
 use super::crds::watch_crds;
 use super::discover::{discover, Watched};
+use super::mesh::{self, MeshStore};
 use super::store::KindStore;
+use super::MeshWatch;
 use crate::source::InputSet;
 
 /// Longest wait between discovery attempts.
@@ -29,6 +32,9 @@ const REDISCOVERY_RETRY: Duration = Duration::from_secs(2);
 /// Objects per page of a list (kube-runtime's default); `MESHD_KUBE_LIST_PAGE_SIZE` changes
 /// it, for tests of paging.
 const PAGE_SIZE: u32 = 500;
+
+/// Tags the events of the mesh config's watcher.
+const MESH_ID: u64 = u64::MAX;
 
 /// One watcher's event, tagged with the watcher it came from.
 type Tagged = (u64, Event<DynamicObject>);
@@ -50,6 +56,7 @@ struct Kinds {
     events: mpsc::Sender<Tagged>,
     kinds: BTreeMap<String, Kind>,
     next_id: u64,
+    mesh: MeshStore,
 }
 
 impl Kinds {
@@ -72,8 +79,13 @@ impl Kinds {
                     let id = self.next_id;
                     self.next_id += 1;
                     let api = Api::<DynamicObject>::all_with(self.client.clone(), &kind.resource);
-                    let task =
-                        tokio::spawn(watch_kind(id, kind.spec.kind, api, self.events.clone()));
+                    let task = tokio::spawn(watch_kind(
+                        id,
+                        kind.spec.kind,
+                        api,
+                        watcher_config(),
+                        self.events.clone(),
+                    ));
                     let store = KindStore::new(kind.spec, api_version.clone());
                     keep.insert(
                         key,
@@ -99,6 +111,9 @@ impl Kinds {
 
     /// Applies an event of watcher `id`; returns whether a store changed.
     fn apply(&mut self, id: u64, event: Event<DynamicObject>) -> bool {
+        if id == MESH_ID {
+            return self.mesh.apply(event);
+        }
         match self.kinds.values_mut().find(|k| k.id == id) {
             Some(kind) => kind.store.apply(event),
             None => false,
@@ -107,11 +122,16 @@ impl Kinds {
 
     /// The kinds served at start that have not listed yet.
     fn waiting(&self) -> Vec<&'static str> {
-        self.kinds
+        let mut waiting: Vec<&'static str> = self
+            .kinds
             .values()
             .filter(|k| k.required && !k.store.listed())
             .map(|k| k.store.kind())
-            .collect()
+            .collect();
+        if !self.mesh.listed() {
+            waiting.push("ConfigMap istio");
+        }
+        waiting
     }
 }
 
@@ -123,7 +143,7 @@ impl Drop for Kinds {
     }
 }
 
-pub async fn run(client: kube::Client, tx: watch::Sender<Option<Arc<InputSet>>>) {
+pub async fn run(client: kube::Client, tx: watch::Sender<Option<Arc<InputSet>>>, mesh: MeshWatch) {
     let mut backoff = Duration::from_millis(500);
     let watched = loop {
         match discover(&client).await {
@@ -142,11 +162,20 @@ pub async fn run(client: kube::Client, tx: watch::Sender<Option<Arc<InputSet>>>)
     let (rediscover_tx, mut rediscover) = mpsc::channel::<()>(1);
     let crds = tokio::spawn(watch_crds(client.clone(), rediscover_tx.clone()));
     let _crds = AbortOnDrop(crds);
+    let (mesh_api, mesh_config) = mesh::api(client.clone(), &mesh.namespace);
+    let _mesh = AbortOnDrop(tokio::spawn(watch_kind(
+        MESH_ID,
+        "ConfigMap",
+        mesh_api,
+        mesh_config,
+        events_tx.clone(),
+    )));
     let mut kinds = Kinds {
         client: client.clone(),
         events: events_tx,
         kinds: BTreeMap::new(),
         next_id: 0,
+        mesh: MeshStore::new(&mesh.namespace),
     };
     kinds.reconcile(watched, true);
     loop {
@@ -172,7 +201,7 @@ pub async fn run(client: kube::Client, tx: watch::Sender<Option<Arc<InputSet>>>)
         if changed {
             let waiting = kinds.waiting();
             if waiting.is_empty() {
-                publish(&tx, &kinds);
+                publish(&tx, &kinds, &mesh);
             } else {
                 debug!(?waiting, "kinds not listed yet");
             }
@@ -207,9 +236,10 @@ async fn watch_kind(
     id: u64,
     kind: &'static str,
     api: Api<DynamicObject>,
+    config: watcher::Config,
     events: mpsc::Sender<Tagged>,
 ) {
-    let mut stream = std::pin::pin!(watcher(api, watcher_config()).default_backoff());
+    let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
     while let Some(item) = stream.next().await {
         match item {
             Ok(event) => {
@@ -222,13 +252,25 @@ async fn watch_kind(
     }
 }
 
-fn publish(tx: &watch::Sender<Option<Arc<InputSet>>>, kinds: &Kinds) {
+/// Publishes the stores' input set, and first the translation options the mesh config
+/// gives; a change of those alone publishes the same set again so the pipeline rebuilds.
+fn publish(tx: &watch::Sender<Option<Arc<InputSet>>>, kinds: &Kinds, mesh: &MeshWatch) {
     let mut set = InputSet::default();
     for kind in kinds.kinds.values() {
         kind.store.add_to(&mut set);
     }
+    set.problems.extend(kinds.mesh.problem().cloned());
+    let options = kinds.mesh.config().overlay(&mesh.flags);
+    let options_changed = mesh.options.send_if_modified(|current| {
+        if **current == options {
+            return false;
+        }
+        info!(?options, "mesh config changed");
+        *current = Arc::new(options);
+        true
+    });
     tx.send_if_modified(|current| {
-        if current.as_deref() == Some(&set) {
+        if current.as_deref() == Some(&set) && !options_changed {
             return false;
         }
         debug!(
