@@ -14,7 +14,7 @@ mod client;
 mod crds;
 mod discover;
 mod mesh;
-mod store;
+pub mod store;
 mod strip;
 mod watch;
 
