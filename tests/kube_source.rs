@@ -122,9 +122,9 @@ fn spawn_meshd_with(kubeconfig: &Path, log: &Path, args: &[&str], envs: &[(&str,
         .args(["--admin-addr", &admin.to_string()])
         .args(["--debounce-quiet-ms", "50"])
         .args(args)
-        .envs(envs.iter().copied())
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "meshd=debug")
+        .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("creating the meshd log"))
         .spawn()
@@ -403,7 +403,11 @@ fn a_list_of_many_pages_arrives_whole() {
         &server.kubeconfig(),
         &log,
         &[],
-        &[("MESHD_KUBE_LIST_PAGE_SIZE", "50")],
+        &[
+            ("MESHD_KUBE_LIST_PAGE_SIZE", "50"),
+            // kube-client logs each request's URL at debug.
+            ("RUST_LOG", "meshd=debug,kube_client=debug"),
+        ],
     );
     meshd.wait_ready(Duration::from_secs(120));
     // The first published set already holds every page (nothing is published mid-list).
@@ -414,6 +418,21 @@ fn a_list_of_many_pages_arrives_whole() {
         let name = format!("svc-{i}.default.svc.cluster.local");
         assert!(names.contains(&name), "{name} missing");
     }
+    // It was paged: follow-up list requests of Services carried continue tokens.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let pages = logged
+        .lines()
+        .filter(|l| {
+            l.contains("requesting")
+                && l.contains("/api/v1/services?")
+                && l.contains("limit=50")
+                && l.contains("continue=")
+        })
+        .count();
+    assert!(
+        pages >= SERVICES / 50 - 1,
+        "{pages} continued list requests of Services in the log"
+    );
 }
 
 const MESH_CONFIG_MAP: &str = r#"
