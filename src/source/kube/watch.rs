@@ -243,6 +243,10 @@ async fn watch_kind(
     while let Some(item) = stream.next().await {
         match item {
             Ok(event) => {
+                // Says when a relist (after a 410 or a lost connection) has completed.
+                if matches!(event, Event::InitDone) {
+                    info!(kind, "Kubernetes list complete");
+                }
                 if events.send((id, event)).await.is_err() {
                     return;
                 }
