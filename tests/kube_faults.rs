@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use kube::ads::AdsProbe;
+use kube::faults::{compact_while_cut_off, watched_kinds};
 use kube::meshd::{self as km, serves, wait_configz, wait_until};
 use kube::objects;
 use kube::proxy::DropProxy;
@@ -44,17 +45,6 @@ fn api_server(dir: &Path, extra_args: &str) -> ApiServer {
     );
     server.apply(&objects::namespace(NS));
     server
-}
-
-/// How many kinds meshd watches (its `watching` log lines).
-fn watched_kinds(log: &Path) -> usize {
-    km::log_text(log).matches(" watching kind=").count()
-}
-
-fn lists_completed(log: &Path) -> usize {
-    km::log_text(log)
-        .matches("Kubernetes list complete")
-        .count()
 }
 
 fn assert_running(meshd: &mut common::Meshd, log: &Path) {
@@ -130,38 +120,6 @@ fn changes_after_an_apiserver_restart_arrive() {
     assert_running(&mut meshd, &log);
 }
 
-/// Cuts meshd off, makes writes meshd does not watch (ServiceAccounts) so that every
-/// resource version meshd holds is older than the newest, compacts etcd, and lets meshd
-/// back: each watch resumes from a compacted version, gets `410 Gone` and relists. Waits
-/// until every kind has listed again.
-fn compact_while_cut_off(server: &ApiServer, proxy: &DropProxy, log: &Path, round: &str) {
-    let kinds = watched_kinds(log);
-    let lists_before = lists_completed(log);
-    proxy.cut();
-    for i in 0..2 {
-        server.kubectl(
-            &[
-                "create",
-                "serviceaccount",
-                "-n",
-                NS,
-                &format!("{round}-{i}"),
-            ],
-            "",
-        );
-    }
-    server.compact();
-    proxy.resume();
-    wait_until(log, "every kind to relist after the compaction", || {
-        lists_completed(log) >= lists_before + kinds
-    });
-    let text = km::log_text(log);
-    assert!(
-        text.contains("Expired") && text.contains("too old"),
-        "no 410 in meshd's log:\n{text}"
-    );
-}
-
 #[test]
 fn a_watch_resumed_after_compaction_gets_410_and_an_unchanged_relist_pushes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -186,7 +144,7 @@ fn a_watch_resumed_after_compaction_gets_410_and_an_unchanged_relist_pushes_noth
     let generation = km::generation(&meshd);
     let pushes = km::pushes(&meshd);
     let seen = probe.seen();
-    compact_while_cut_off(&server, &proxy, &log, "unchanged");
+    compact_while_cut_off(&server, &proxy, &log, NS, "unchanged");
     // The relisted kinds have been applied; give a spurious build the debounce it would
     // need to show before counting.
     std::thread::sleep(Duration::from_secs(1));
@@ -203,7 +161,7 @@ fn a_watch_resumed_after_compaction_gets_410_and_an_unchanged_relist_pushes_noth
     let versions = probe.versions();
     proxy.cut();
     server.apply(&service_with_slice("ratings", "10.1.0.6"));
-    compact_while_cut_off(&server, &proxy, &log, "changed");
+    compact_while_cut_off(&server, &proxy, &log, NS, "changed");
     wait_configz(&meshd, &log, "ratings after the relist", |c| {
         serves(c, &host("ratings"))
     });

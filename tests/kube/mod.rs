@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod ads;
+pub mod faults;
 pub mod meshd;
 pub mod objects;
 pub mod proxy;
