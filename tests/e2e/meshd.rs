@@ -80,6 +80,29 @@ impl Meshd {
         self.proc = Some(proc);
     }
 
+    /// As `start_with`, reading the cluster of `kubeconfig` (`--kubernetes`) instead of the
+    /// config directory; the API server must be reachable from meshd's namespace.
+    pub fn start_kubernetes(&mut self, kubeconfig: &std::path::Path, extra: &[&str]) {
+        assert!(self.proc.is_none(), "meshd already running");
+        self.starts += 1;
+        let mut cmd = self.ns.command(env!("CARGO_BIN_EXE_meshd"));
+        cmd.args(["serve", "--kubernetes", "--kubeconfig"])
+            .arg(kubeconfig)
+            .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
+            .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
+            .args(["--debounce-quiet-ms", "50"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        let log = self.log_dir.join(format!("meshd-{}.log", self.starts));
+        let mut proc = Proc::spawn("meshd", cmd, &log);
+        wait_for("meshd to be ready", Duration::from_secs(60), || {
+            proc.assert_running();
+            self.admin_get("/ready")
+        });
+        self.proc = Some(proc);
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut p) = self.proc.take() {
             p.kill();
