@@ -54,8 +54,35 @@ impl ApiServer {
             apiserver_args: apiserver_args.to_string(),
             netns: netns.map(str::to_string),
         };
-        server.run_script("start");
-        server
+        // The script picks free ports and releases them before the servers bind them, so
+        // another process may take one first: a failed start is retried on new ports.
+        for attempt in 1..=3 {
+            match server.try_script("start") {
+                Ok(()) => return server,
+                Err(e) if attempt < 3 => eprintln!("kube-testenv.sh start failed; retrying: {e}"),
+                Err(e) => panic!("kube-testenv.sh start failed 3 times: {e}"),
+            }
+        }
+        unreachable!()
+    }
+
+    fn try_script(&self, verb: &str) -> Result<(), String> {
+        let out = self
+            .command(&script())
+            .arg(verb)
+            .arg(&self.dir)
+            .env("KUBE_TESTENV_APISERVER_ARGS", &self.apiserver_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("running kube-testenv.sh");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        eprint!("{stderr}");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(stderr)
+        }
     }
 
     /// A command running `program` where the server runs (its network namespace).
@@ -70,21 +97,11 @@ impl ApiServer {
         }
     }
 
-    fn run_script(&self, verb: &str) {
-        let status = self
-            .command(&script())
-            .arg(verb)
-            .arg(&self.dir)
-            .env("KUBE_TESTENV_APISERVER_ARGS", &self.apiserver_args)
-            .stdout(Stdio::null())
-            .status()
-            .expect("running kube-testenv.sh");
-        assert!(status.success(), "kube-testenv.sh {verb} failed");
-    }
-
     /// Stops kube-apiserver and starts it again on the same port (etcd keeps running).
     pub fn restart_apiserver(&self) {
-        self.run_script("restart-apiserver");
+        if let Err(e) = self.try_script("restart-apiserver") {
+            panic!("kube-testenv.sh restart-apiserver failed: {e}");
+        }
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
