@@ -247,15 +247,25 @@ cmd_start() {
     local bin; bin=$(cmd_build)
     local t0=$SECONDS
     make_credentials "$dir"
-    local ports; read -r -a ports <<<"$(free_ports 3)"
-    ETCD_PORT=${ports[0]} ETCD_PEER_PORT=${ports[1]} APISERVER_PORT=${ports[2]}
-    printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' \
-        "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" >"$dir/ports"
     printf '%s\n' "$bin" >"$dir/bin"
-    start_etcd "$dir" "$bin"
-    start_apiserver "$dir" "$bin"
-    write_kubeconfig "$dir" "$APISERVER_PORT"
-    wait_ready "$dir" "${KUBE_TESTENV_TIMEOUT:-90}" || { cmd_stop "$dir"; exit 1; }
+    # The free ports are released before etcd and kube-apiserver bind them, so a process
+    # started at the same moment (tests start several servers in parallel) may take one:
+    # a start that fails is retried on fresh ports, with etcd's data made anew.
+    local attempt
+    for attempt in 1 2 3; do
+        local ports; read -r -a ports <<<"$(free_ports 3)"
+        ETCD_PORT=${ports[0]} ETCD_PEER_PORT=${ports[1]} APISERVER_PORT=${ports[2]}
+        printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' \
+            "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" >"$dir/ports"
+        start_etcd "$dir" "$bin"
+        start_apiserver "$dir" "$bin"
+        write_kubeconfig "$dir" "$APISERVER_PORT"
+        wait_ready "$dir" "${KUBE_TESTENV_TIMEOUT:-90}" && break
+        cmd_stop "$dir"
+        ((attempt < 3)) || exit 1
+        log "start attempt $attempt failed; retrying on new ports"
+        rm -rf "$dir/etcd" "$dir/apiserver"
+    done
     if ((crds)); then
         apply_crds "$dir" "$bin" || { log "applying testenv/crds failed"; cmd_stop "$dir"; exit 1; }
     fi
