@@ -13,9 +13,9 @@ mod endpoints;
 mod entry_services;
 mod hosts;
 mod istio_fields;
-mod jwt;
 #[cfg(test)]
 mod istio_test_support;
+mod jwt;
 pub(crate) mod names;
 mod secret;
 mod service;

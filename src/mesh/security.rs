@@ -51,9 +51,11 @@ impl Values {
         let mut out = WorkloadSecurity::default();
         for (kind, key) in keys {
             if *kind == "AuthorizationPolicy" {
-                out.authorization.extend(model.authorization_policies.get(key).cloned());
+                out.authorization
+                    .extend(model.authorization_policies.get(key).cloned());
             } else {
-                out.authentication.extend(model.request_authentications.get(key).cloned());
+                out.authentication
+                    .extend(model.request_authentications.get(key).cloned());
             }
         }
         out
@@ -172,7 +174,8 @@ impl WorkloadSecurity {
         labels: &BTreeMap<String, String>,
         root_namespace: &str,
     ) -> WorkloadSecurity {
-        let applies = |key: &ObjectKey, sel| applies(&key.namespace, sel, namespace, labels, root_namespace);
+        let applies =
+            |key: &ObjectKey, sel| applies(&key.namespace, sel, namespace, labels, root_namespace);
         WorkloadSecurity {
             authorization: model
                 .authorization_policies
@@ -194,9 +197,11 @@ impl WorkloadSecurity {
         let mut out = WorkloadSecurity::default();
         for (kind, key) in keys {
             if *kind == "AuthorizationPolicy" {
-                out.authorization.extend(model.authorization_policies.get(key).cloned());
+                out.authorization
+                    .extend(model.authorization_policies.get(key).cloned());
             } else {
-                out.authentication.extend(model.request_authentications.get(key).cloned());
+                out.authentication
+                    .extend(model.request_authentications.get(key).cloned());
             }
         }
         out

@@ -143,14 +143,22 @@ pub static KINDS: &[KindSpec] = &[
         versions: ISTIO_SECURITY_VERSIONS,
         kind: "AuthorizationPolicy",
         namespaced: true,
-        decode: |s| Ok(KubeObject::AuthorizationPolicy(decode::<IstioObject<_>>(s)?)),
+        decode: |s| {
+            Ok(KubeObject::AuthorizationPolicy(decode::<IstioObject<_>>(
+                s,
+            )?))
+        },
     },
     KindSpec {
         group: ISTIO_SECURITY,
         versions: ISTIO_SECURITY_VERSIONS,
         kind: "RequestAuthentication",
         namespaced: true,
-        decode: |s| Ok(KubeObject::RequestAuthentication(decode::<IstioObject<_>>(s)?)),
+        decode: |s| {
+            Ok(KubeObject::RequestAuthentication(decode::<IstioObject<_>>(
+                s,
+            )?))
+        },
     },
 ];
 

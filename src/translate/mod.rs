@@ -301,7 +301,8 @@ impl Translator {
         clusters.extend(encode_all(type_url::CLUSTER, inbound_clusters, |c| &c.name));
         let mut listeners = ResourceMap::clone(&self.listeners(key, labels));
         let mut inbound = listener::inbound::virtual_inbound(ports);
-        let security = crate::mesh::security::WorkloadSecurity::from_keys(&self.model, &key.security);
+        let security =
+            crate::mesh::security::WorkloadSecurity::from_keys(&self.model, &key.security);
         authz::secure_inbound(
             &mut inbound,
             &self.model,

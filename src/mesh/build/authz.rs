@@ -15,7 +15,9 @@ use crate::source::objects::security as wire;
 /// Istio's annotation that turns a policy into a dry run.
 pub const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
 
-pub fn check(ap: &IstioObject<wire::AuthorizationPolicySpec>) -> Result<AuthorizationPolicy, Invalid> {
+pub fn check(
+    ap: &IstioObject<wire::AuthorizationPolicySpec>,
+) -> Result<AuthorizationPolicy, Invalid> {
     let key = names::object_key(&ap.metadata, false)?;
     let spec = &ap.spec;
     let action = match spec.action.as_deref().unwrap_or("ALLOW") {
@@ -36,9 +38,17 @@ pub fn check(ap: &IstioObject<wire::AuthorizationPolicySpec>) -> Result<Authoriz
         }
     };
     if spec.provider.is_some() {
-        return Err(invalid("spec.provider", "provider is only allowed with action CUSTOM"));
+        return Err(invalid(
+            "spec.provider",
+            "provider is only allowed with action CUSTOM",
+        ));
     }
-    let dry_run = match ap.metadata.annotations.get(DRY_RUN_ANNOTATION).map(String::as_str) {
+    let dry_run = match ap
+        .metadata
+        .annotations
+        .get(DRY_RUN_ANNOTATION)
+        .map(String::as_str)
+    {
         None => false,
         Some(v) => v.parse::<bool>().map_err(|_| {
             invalid(
@@ -84,10 +94,14 @@ fn check_value(v: &str, kind: Kind) -> Result<(), String> {
         Kind::Text => {
             let inner = v.trim_start_matches('*').trim_end_matches('*');
             if v.len() > 1 && (inner.contains('*') || v.starts_with("**") || v.ends_with("**")) {
-                return Err(format!("{v:?}: `*` is allowed only as a prefix, a suffix or alone"));
+                return Err(format!(
+                    "{v:?}: `*` is allowed only as a prefix, a suffix or alone"
+                ));
             }
             if v.len() > 1 && v.starts_with('*') && v.ends_with('*') {
-                return Err(format!("{v:?}: `*` is allowed only as a prefix or a suffix, not both"));
+                return Err(format!(
+                    "{v:?}: `*` is allowed only as a prefix or a suffix, not both"
+                ));
             }
             Ok(())
         }
@@ -99,7 +113,13 @@ fn check_value(v: &str, kind: Kind) -> Result<(), String> {
     }
 }
 
-fn values(values: &[String], not: &[String], field: &str, name: &str, kind: Kind) -> Checked<Values> {
+fn values(
+    values: &[String],
+    not: &[String],
+    field: &str,
+    name: &str,
+    kind: Kind,
+) -> Checked<Values> {
     let not_name = format!("not{}{}", name[..1].to_uppercase(), &name[1..]);
     for (list, n) in [(values, name), (not, not_name.as_str())] {
         for (i, v) in list.iter().enumerate() {
@@ -118,7 +138,13 @@ fn source(from: &wire::RuleFrom, field: &str) -> Checked<AuthzSource> {
         return Err(invalid(field, "source is required"));
     };
     let out = AuthzSource {
-        principals: values(&s.principals, &s.not_principals, &field, "principals", Kind::Text)?,
+        principals: values(
+            &s.principals,
+            &s.not_principals,
+            &field,
+            "principals",
+            Kind::Text,
+        )?,
         request_principals: values(
             &s.request_principals,
             &s.not_request_principals,
@@ -126,8 +152,20 @@ fn source(from: &wire::RuleFrom, field: &str) -> Checked<AuthzSource> {
             "requestPrincipals",
             Kind::Text,
         )?,
-        namespaces: values(&s.namespaces, &s.not_namespaces, &field, "namespaces", Kind::Text)?,
-        ip_blocks: values(&s.ip_blocks, &s.not_ip_blocks, &field, "ipBlocks", Kind::Cidr)?,
+        namespaces: values(
+            &s.namespaces,
+            &s.not_namespaces,
+            &field,
+            "namespaces",
+            Kind::Text,
+        )?,
+        ip_blocks: values(
+            &s.ip_blocks,
+            &s.not_ip_blocks,
+            &field,
+            "ipBlocks",
+            Kind::Cidr,
+        )?,
         remote_ip_blocks: values(
             &s.remote_ip_blocks,
             &s.not_remote_ip_blocks,
@@ -215,7 +253,11 @@ fn condition(c: &wire::Condition, field: &str) -> Checked<AuthzCondition> {
                 .ok_or_else(|| bad_key(format!("{k:?}: expected request.auth.claims[<name>]")))?;
             (ConditionKey::RequestClaims(names), Kind::Text)
         }
-        _ => return Err(bad_key(format!("{k:?} is not a condition key meshd supports"))),
+        _ => {
+            return Err(bad_key(format!(
+                "{k:?} is not a condition key meshd supports"
+            )))
+        }
     };
     let v = values(&c.values, &c.not_values, field, "values", kind)?;
     if v.is_empty() {
@@ -281,26 +323,74 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let cases = [
-            ("spec: {action: CUSTOM, provider: {name: x}}", "spec.action", "ext_authz"),
+            (
+                "spec: {action: CUSTOM, provider: {name: x}}",
+                "spec.action",
+                "ext_authz",
+            ),
             ("spec: {action: MAYBE}", "spec.action", "not one of"),
-            ("spec: {provider: {name: x}}", "spec.provider", "only allowed"),
-            ("spec: {rules: [{from: [{}]}]}", "spec.rules[0].from[0].source", "required"),
-            ("spec: {rules: [{from: [{source: {}}]}]}", "spec.rules[0].from[0].source", "at least one"),
-            ("spec: {rules: [{to: [{operation: {}}]}]}", "spec.rules[0].to[0].operation", "at least one"),
-            ("spec: {rules: [{from: [{source: {ipBlocks: [nope]}}]}]}", "spec.rules[0].from[0].source.ipBlocks[0]", "not an IP"),
-            ("spec: {rules: [{to: [{operation: {notPorts: ['70000']}}]}]}", "spec.rules[0].to[0].operation.notPorts[0]", "port"),
-            ("spec: {rules: [{to: [{operation: {paths: ['/a*b']}}]}]}", "spec.rules[0].to[0].operation.paths[0]", "prefix"),
-            ("spec: {rules: [{when: [{key: foo.bar, values: [x]}]}]}", "spec.rules[0].when[0].key", "not a condition key"),
-            ("spec: {rules: [{when: [{key: 'request.headers', values: [x]}]}]}", "spec.rules[0].when[0].key", "request.headers[<name>]"),
-            ("spec: {rules: [{when: [{key: source.ip}]}]}", "spec.rules[0].when[0]", "values or notValues"),
-            ("spec: {rules: [{when: [{key: destination.port, values: [x]}]}]}", "spec.rules[0].when[0].values[0]", "port"),
+            (
+                "spec: {provider: {name: x}}",
+                "spec.provider",
+                "only allowed",
+            ),
+            (
+                "spec: {rules: [{from: [{}]}]}",
+                "spec.rules[0].from[0].source",
+                "required",
+            ),
+            (
+                "spec: {rules: [{from: [{source: {}}]}]}",
+                "spec.rules[0].from[0].source",
+                "at least one",
+            ),
+            (
+                "spec: {rules: [{to: [{operation: {}}]}]}",
+                "spec.rules[0].to[0].operation",
+                "at least one",
+            ),
+            (
+                "spec: {rules: [{from: [{source: {ipBlocks: [nope]}}]}]}",
+                "spec.rules[0].from[0].source.ipBlocks[0]",
+                "not an IP",
+            ),
+            (
+                "spec: {rules: [{to: [{operation: {notPorts: ['70000']}}]}]}",
+                "spec.rules[0].to[0].operation.notPorts[0]",
+                "port",
+            ),
+            (
+                "spec: {rules: [{to: [{operation: {paths: ['/a*b']}}]}]}",
+                "spec.rules[0].to[0].operation.paths[0]",
+                "prefix",
+            ),
+            (
+                "spec: {rules: [{when: [{key: foo.bar, values: [x]}]}]}",
+                "spec.rules[0].when[0].key",
+                "not a condition key",
+            ),
+            (
+                "spec: {rules: [{when: [{key: 'request.headers', values: [x]}]}]}",
+                "spec.rules[0].when[0].key",
+                "request.headers[<name>]",
+            ),
+            (
+                "spec: {rules: [{when: [{key: source.ip}]}]}",
+                "spec.rules[0].when[0]",
+                "values or notValues",
+            ),
+            (
+                "spec: {rules: [{when: [{key: destination.port, values: [x]}]}]}",
+                "spec.rules[0].when[0].values[0]",
+                "port",
+            ),
         ];
         for (spec, field, reason) in cases {
             let (f, r) = err(&format!("{HEAD}{spec}\n"));
             assert_eq!(f, field, "{spec}");
             assert!(r.contains(reason), "{spec}: {r}");
         }
-        let dry = format!("metadata: {{name: p, namespace: ns, annotations: {{istio.io/dry-run: maybe}}}}\nspec: {{}}\n");
+        let dry = String::from("metadata: {name: p, namespace: ns, annotations: {istio.io/dry-run: maybe}}\nspec: {}\n");
         assert_eq!(err(&dry).0, "metadata.annotations[istio.io/dry-run]");
     }
 }

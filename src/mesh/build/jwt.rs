@@ -57,13 +57,18 @@ fn rule(r: &wire::JwtRule, field: &str) -> Checked<JwtRule> {
             ));
         }
     }
-    let from_headers = each(&r.from_headers, &format!("{field}.fromHeaders"), |h, f| {
-        match h.name.as_deref() {
+    let from_headers = each(
+        &r.from_headers,
+        &format!("{field}.fromHeaders"),
+        |h, f| match h.name.as_deref() {
             Some(n) if !n.is_empty() => Ok((n.to_string(), h.prefix.clone().unwrap_or_default())),
             _ => Err(invalid(format!("{f}.name"), "name is required")),
-        }
-    })?;
-    for (list, name) in [(&r.from_params, "fromParams"), (&r.from_cookies, "fromCookies")] {
+        },
+    )?;
+    for (list, name) in [
+        (&r.from_params, "fromParams"),
+        (&r.from_cookies, "fromCookies"),
+    ] {
         if let Some(i) = list.iter().position(String::is_empty) {
             return Err(invalid(format!("{field}.{name}[{i}]"), "empty name"));
         }
@@ -94,8 +99,7 @@ fn rule(r: &wire::JwtRule, field: &str) -> Checked<JwtRule> {
 
 /// A JWKS document: a JSON object with a `keys` array. Envoy checks the keys themselves.
 pub fn check_jwks(text: &str) -> Result<(), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     match v.get("keys") {
         Some(serde_json::Value::Array(keys)) if !keys.is_empty() => Ok(()),
         _ => Err("a JWKS needs a non-empty \"keys\" array".to_string()),
@@ -132,7 +136,10 @@ spec:
             crate::yaml::from_str_with_path(yaml).unwrap();
         let r = check(&ra).unwrap();
         let rule = &r.jwt_rules[0];
-        assert_eq!(rule.from_headers, [("x-jwt".to_string(), "Bearer ".to_string())]);
+        assert_eq!(
+            rule.from_headers,
+            [("x-jwt".to_string(), "Bearer ".to_string())]
+        );
         assert!(rule.forward_original_token);
         assert_eq!(rule.output_payload_to_header.as_deref(), Some("x-payload"));
         assert_eq!(r.selector["app"], "web");
@@ -142,11 +149,31 @@ spec:
     fn refusals_name_the_field() {
         let cases = [
             ("{jwtRules: [{}]}", "spec.jwtRules[0].issuer", "required"),
-            ("{jwtRules: [{issuer: a, jwks: '{}'}]}", "spec.jwtRules[0].jwks", "keys"),
-            ("{jwtRules: [{issuer: a, jwks: 'x'}]}", "spec.jwtRules[0].jwks", "not JSON"),
-            ("{jwtRules: [{issuer: a, jwksUri: 'ftp://x/k'}]}", "spec.jwtRules[0].jwksUri", "http"),
-            ("{jwtRules: [{issuer: a, fromHeaders: [{prefix: x}]}]}", "spec.jwtRules[0].fromHeaders[0].name", "required"),
-            ("{jwtRules: [{issuer: a}, {issuer: a}]}", "spec.jwtRules[1].issuer", "more than one"),
+            (
+                "{jwtRules: [{issuer: a, jwks: '{}'}]}",
+                "spec.jwtRules[0].jwks",
+                "keys",
+            ),
+            (
+                "{jwtRules: [{issuer: a, jwks: 'x'}]}",
+                "spec.jwtRules[0].jwks",
+                "not JSON",
+            ),
+            (
+                "{jwtRules: [{issuer: a, jwksUri: 'ftp://x/k'}]}",
+                "spec.jwtRules[0].jwksUri",
+                "http",
+            ),
+            (
+                "{jwtRules: [{issuer: a, fromHeaders: [{prefix: x}]}]}",
+                "spec.jwtRules[0].fromHeaders[0].name",
+                "required",
+            ),
+            (
+                "{jwtRules: [{issuer: a}, {issuer: a}]}",
+                "spec.jwtRules[1].issuer",
+                "more than one",
+            ),
         ];
         for (spec, field, reason) in cases {
             let (f, r) = err(spec);

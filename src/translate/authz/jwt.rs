@@ -83,7 +83,10 @@ fn requires(t: RequiresType) -> JwtRequirement {
 }
 
 /// The filter config for these RequestAuthentications; `None` when they have no rules.
-pub fn jwt_authn(model: &MeshModel, authns: &[&RequestAuthentication]) -> Option<JwtAuthentication> {
+pub fn jwt_authn(
+    model: &MeshModel,
+    authns: &[&RequestAuthentication],
+) -> Option<JwtAuthentication> {
     let mut rules: Vec<&JwtRule> = authns.iter().flat_map(|a| &a.jwt_rules).collect();
     if rules.is_empty() {
         return None;

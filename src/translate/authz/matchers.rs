@@ -6,9 +6,10 @@ use envoy_types::pb::envoy::config::core::v3::CidrRange;
 use envoy_types::pb::envoy::config::rbac::v3::{permission, principal, Permission, Principal};
 use envoy_types::pb::envoy::config::route::v3::{header_matcher, HeaderMatcher};
 use envoy_types::pb::envoy::r#type::matcher::v3::{
-    list_matcher, metadata_matcher::{path_segment, PathSegment}, path_matcher, string_matcher,
-    value_matcher, ListMatcher, MetadataMatcher, OrMatcher, PathMatcher, RegexMatcher,
-    StringMatcher, ValueMatcher,
+    list_matcher,
+    metadata_matcher::{path_segment, PathSegment},
+    path_matcher, string_matcher, value_matcher, ListMatcher, MetadataMatcher, OrMatcher,
+    PathMatcher, RegexMatcher, StringMatcher, ValueMatcher,
 };
 use envoy_types::pb::google::protobuf::UInt32Value;
 
@@ -17,15 +18,24 @@ pub const JWT_FILTER: &str = "envoy.filters.http.jwt_authn";
 pub const JWT_PAYLOAD_KEY: &str = "payload";
 
 pub fn exact(v: &str, ignore_case: bool) -> StringMatcher {
-    pattern(string_matcher::MatchPattern::Exact(v.to_string()), ignore_case)
+    pattern(
+        string_matcher::MatchPattern::Exact(v.to_string()),
+        ignore_case,
+    )
 }
 
 pub fn prefix(v: &str, ignore_case: bool) -> StringMatcher {
-    pattern(string_matcher::MatchPattern::Prefix(v.to_string()), ignore_case)
+    pattern(
+        string_matcher::MatchPattern::Prefix(v.to_string()),
+        ignore_case,
+    )
 }
 
 pub fn suffix(v: &str, ignore_case: bool) -> StringMatcher {
-    pattern(string_matcher::MatchPattern::Suffix(v.to_string()), ignore_case)
+    pattern(
+        string_matcher::MatchPattern::Suffix(v.to_string()),
+        ignore_case,
+    )
 }
 
 pub fn regex(r: &str) -> StringMatcher {
@@ -150,9 +160,11 @@ pub fn jwt_claim(claim: &str, m: StringMatcher) -> MetadataMatcher {
 pub fn jwt_claims_any(claims: &[String], values: &[String]) -> MetadataMatcher {
     let value = or_values(values.iter().map(|v| string_value(string(v))).collect());
     let list = ValueMatcher {
-        match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(ListMatcher {
-            match_pattern: Some(list_matcher::MatchPattern::OneOf(Box::new(value.clone()))),
-        }))),
+        match_pattern: Some(value_matcher::MatchPattern::ListMatch(Box::new(
+            ListMatcher {
+                match_pattern: Some(list_matcher::MatchPattern::OneOf(Box::new(value.clone()))),
+            },
+        ))),
     };
     MetadataMatcher {
         filter: JWT_FILTER.to_string(),
@@ -202,9 +214,11 @@ pub fn principal_not(p: Principal) -> Principal {
 
 /// The peer certificate's URI SAN (or subject) matching `m`.
 pub fn authenticated(m: StringMatcher) -> Principal {
-    principal(principal::Identifier::Authenticated(principal::Authenticated {
-        principal_name: Some(m),
-    }))
+    principal(principal::Identifier::Authenticated(
+        principal::Authenticated {
+            principal_name: Some(m),
+        },
+    ))
 }
 
 #[allow(deprecated)] // istiod's form; `sourced_metadata` is not in every Envoy it serves.

@@ -42,8 +42,7 @@ pub fn http_filters(model: &MeshModel, security: &WorkloadSecurity) -> Vec<HttpF
         .map(|c| jwt::jwt_authn_filter(&c))
         .into_iter()
         .collect();
-    let policies: Vec<&AuthorizationPolicy> =
-        security.authorization.iter().map(|p| &**p).collect();
+    let policies: Vec<&AuthorizationPolicy> = security.authorization.iter().map(|p| &**p).collect();
     for action in ORDER {
         let Some(r) = rbac::action_rules(&policies, action, false) else {
             continue;
@@ -69,8 +68,7 @@ pub fn http_filters(model: &MeshModel, security: &WorkloadSecurity) -> Vec<HttpF
 
 /// The network filters to put before `tcp_proxy`.
 pub fn network_filters(security: &WorkloadSecurity) -> Vec<Filter> {
-    let policies: Vec<&AuthorizationPolicy> =
-        security.authorization.iter().map(|p| &**p).collect();
+    let policies: Vec<&AuthorizationPolicy> = security.authorization.iter().map(|p| &**p).collect();
     let mut out = Vec::new();
     for action in ORDER {
         let Some(r) = rbac::action_rules(&policies, action, true) else {

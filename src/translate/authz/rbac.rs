@@ -10,19 +10,19 @@
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::rbac::v3::{
-    permission::Rule as P, principal::Identifier as I, rbac::Action, Permission, Policy,
-    Principal, Rbac,
+    permission::Rule as P, principal::Identifier as I, rbac::Action, Permission, Policy, Principal,
+    Rbac,
 };
 
 use super::matchers::*;
-use crate::mesh::security::{
-    AuthorizationPolicy, AuthzAction, AuthzRule, ConditionKey, Values,
-};
+use crate::mesh::security::{AuthorizationPolicy, AuthzAction, AuthzRule, ConditionKey, Values};
 
 /// A field is HTTP-only and the chain is TCP.
 struct HttpOnly;
 
 type Gen<T> = Result<Option<T>, HttpOnly>;
+type ValueGen = Box<dyn Fn(&str) -> Gen<Principal>>;
+type ValuesGen = Box<dyn Fn(&[String]) -> Gen<Principal>>;
 
 /// One field of a rule: its values become one matcher ORed, its not-values one negated.
 enum Field<'a> {
@@ -40,10 +40,7 @@ fn fail(action: AuthzAction, e: HttpOnly) -> Result<(), HttpOnly> {
     }
 }
 
-fn and_permissions(
-    fields: &[Field<'_>],
-    action: AuthzAction,
-) -> Result<Permission, HttpOnly> {
+fn and_permissions(fields: &[Field<'_>], action: AuthzAction) -> Result<Permission, HttpOnly> {
     let mut and = Vec::new();
     for f in fields {
         let Field::Permission(values, gen) = f else {
@@ -136,17 +133,17 @@ fn request_principal(value: &str) -> Principal {
     };
     let (mi, ms) = if value == "*" {
         (any(), any())
-    } else if value.starts_with('*') {
+    } else if let Some(rest) = value.strip_prefix('*') {
         match sub {
             Some(sub) if iss == "*" => (any(), exact(sub, false)),
             Some(sub) => (suffix(&iss[1..], false), exact(sub, false)),
-            None => (any(), suffix(&value[1..], false)),
+            None => (any(), suffix(rest, false)),
         }
-    } else if value.ends_with('*') {
+    } else if let Some(rest) = value.strip_suffix('*') {
         match sub {
             Some("*") => (exact(iss, false), any()),
             Some(sub) => (exact(iss, false), prefix(&sub[..sub.len() - 1], false)),
-            None => (prefix(&value[..value.len() - 1], false), any()),
+            None => (prefix(rest, false), any()),
         }
     } else {
         (exact(iss, false), exact(sub.unwrap_or(""), false))
@@ -189,13 +186,15 @@ pub fn rule_policy(rule: &AuthzRule, action: AuthzAction, tcp: bool) -> Option<P
     let sni_gen = |v: &str| Ok(Some(permission(P::RequestedServerName(string(v)))));
 
     // Conditions, in the order written, split between permissions and principals.
-    let mut header_gens: Vec<Box<dyn Fn(&str) -> Gen<Principal>>> = Vec::new();
-    let mut claim_gens: Vec<Box<dyn Fn(&[String]) -> Gen<Principal>>> = Vec::new();
+    let mut header_gens: Vec<ValueGen> = Vec::new();
+    let mut claim_gens: Vec<ValuesGen> = Vec::new();
     for c in &rule.when {
         match &c.key {
             ConditionKey::RequestHeader(name) => {
                 let name = name.clone();
-                header_gens.push(Box::new(move |v| http_i(tcp, principal(I::Header(header(&name, v, false))))));
+                header_gens.push(Box::new(move |v| {
+                    http_i(tcp, principal(I::Header(header(&name, v, false))))
+                }));
             }
             ConditionKey::RequestClaims(path) => {
                 let path = path.clone();
@@ -204,10 +203,16 @@ pub fn rule_policy(rule: &AuthzRule, action: AuthzAction, tcp: bool) -> Option<P
                 }));
             }
             ConditionKey::RequestAudiences => claim_gens.push(Box::new(move |vs| {
-                http_i(tcp, principal_metadata(jwt_claims_any(&["aud".to_string()], vs)))
+                http_i(
+                    tcp,
+                    principal_metadata(jwt_claims_any(&["aud".to_string()], vs)),
+                )
             })),
             ConditionKey::RequestPresenter => claim_gens.push(Box::new(move |vs| {
-                http_i(tcp, principal_metadata(jwt_claims_any(&["azp".to_string()], vs)))
+                http_i(
+                    tcp,
+                    principal_metadata(jwt_claims_any(&["azp".to_string()], vs)),
+                )
             })),
             _ => {}
         }
@@ -223,8 +228,12 @@ pub fn rule_policy(rule: &AuthzRule, action: AuthzAction, tcp: bool) -> Option<P
             ConditionKey::ConnectionSni => base_permission.push(Field::Permission(v, &sni_gen)),
             ConditionKey::SourceIp => base_principal.push(Field::Principal(v, &ip_gen)),
             ConditionKey::RemoteIp => base_principal.push(Field::Principal(v, &remote_ip_gen)),
-            ConditionKey::SourceNamespace => base_principal.push(Field::Principal(v, &namespace_gen)),
-            ConditionKey::SourcePrincipal => base_principal.push(Field::Principal(v, &principal_gen)),
+            ConditionKey::SourceNamespace => {
+                base_principal.push(Field::Principal(v, &namespace_gen))
+            }
+            ConditionKey::SourcePrincipal => {
+                base_principal.push(Field::Principal(v, &principal_gen))
+            }
             ConditionKey::RequestPrincipal => {
                 base_principal.push(Field::PrincipalAll(v, &req_principal_gen))
             }
@@ -268,7 +277,10 @@ pub fn rule_policy(rule: &AuthzRule, action: AuthzAction, tcp: bool) -> Option<P
         let mut fields = Vec::new();
         if let Some(s) = from {
             fields.push(Field::Principal(&s.principals, &principal_gen));
-            fields.push(Field::PrincipalAll(&s.request_principals, &req_principal_gen));
+            fields.push(Field::PrincipalAll(
+                &s.request_principals,
+                &req_principal_gen,
+            ));
             fields.push(Field::Principal(&s.namespaces, &namespace_gen));
             fields.push(Field::Principal(&s.remote_ip_blocks, &remote_ip_gen));
             fields.push(Field::Principal(&s.ip_blocks, &ip_gen));
@@ -329,7 +341,11 @@ pub fn action_rules(
     };
     let (mut enforced, mut shadow): (Option<HashMap<_, _>>, Option<HashMap<_, _>>) = (None, None);
     for p in policies {
-        let target = if p.dry_run { &mut shadow } else { &mut enforced };
+        let target = if p.dry_run {
+            &mut shadow
+        } else {
+            &mut enforced
+        };
         let target = target.get_or_insert_with(HashMap::new);
         if p.rules.is_empty() {
             target.insert(policy_name(p, 0), match_never());
