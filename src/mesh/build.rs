@@ -16,6 +16,7 @@ mod istio_fields;
 #[cfg(test)]
 mod istio_test_support;
 mod jwt;
+pub use jwt::check_jwks;
 pub(crate) mod names;
 mod secret;
 mod service;

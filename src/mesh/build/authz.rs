@@ -137,6 +137,19 @@ fn source(from: &wire::RuleFrom, field: &str) -> Checked<AuthzSource> {
     let Some(s) = &from.source else {
         return Err(invalid(field, "source is required"));
     };
+    let unsupported = [
+        (&s.service_accounts, "serviceAccounts"),
+        (&s.not_service_accounts, "notServiceAccounts"),
+        (&s.trust_domains, "trustDomains"),
+        (&s.not_trust_domains, "notTrustDomains"),
+    ];
+    if let Some((_, name)) = unsupported.iter().find(|(v, _)| !v.is_empty()) {
+        // Ignoring it would widen an ALLOW rule.
+        return Err(invalid(
+            format!("{field}.{name}"),
+            "not supported by meshd yet",
+        ));
+    }
     let out = AuthzSource {
         principals: values(
             &s.principals,
@@ -378,6 +391,11 @@ mod tests {
                 "spec: {rules: [{when: [{key: source.ip}]}]}",
                 "spec.rules[0].when[0]",
                 "values or notValues",
+            ),
+            (
+                "spec: {rules: [{from: [{source: {namespaces: [a], serviceAccounts: [b]}}]}]}",
+                "spec.rules[0].from[0].source.serviceAccounts",
+                "not supported",
             ),
             (
                 "spec: {rules: [{when: [{key: destination.port, values: [x]}]}]}",

@@ -82,6 +82,15 @@ pub struct Source {
     pub remote_ip_blocks: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub not_remote_ip_blocks: Vec<String>,
+    /// Declared only to be refused: meshd does not match them yet.
+    #[serde(deserialize_with = "null_as_default")]
+    pub service_accounts: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub not_service_accounts: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub trust_domains: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub not_trust_domains: Vec<String>,
 }
 
 /// What a request asks for; every field a list, `not_*` its negation.
