@@ -268,6 +268,8 @@ fn main() {
         debounce,
         false,
         options_rx,
+        // No RequestAuthentication here: no JWKS to fetch.
+        tokio::sync::watch::channel(Default::default()).1,
     ));
     // The first generation (a full build) before the timed updates.
     inputs_tx.send_replace(Some(Arc::new(input_set(&[

@@ -605,3 +605,18 @@ fn sidecar_ingress() {
         ],
     );
 }
+
+#[test]
+fn authz_basic() {
+    dir_case(
+        "authz-basic",
+        "security/authz-basic",
+        &[
+            (
+                "web",
+                "sidecar~10.244.5.10~web-0.shop~shop.svc.cluster.local",
+            ),
+            ("db", "sidecar~10.244.5.20~db-0.shop~shop.svc.cluster.local"),
+        ],
+    );
+}

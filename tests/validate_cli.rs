@@ -48,7 +48,9 @@ fn invalid_inputs_are_each_reported() {
         "istio-networking.yaml: document 4 (line 49): Sidecar default/default: field spec.egress[0].hosts[0]: \"reviews\" must be namespace/host",
         "istio-networking.yaml: document 5 (line 59): Gateway default/ingress: field spec.servers[0].tls: an HTTPS or TLS server needs tls settings",
         "istio-networking.yaml: document 6 (line 71): WorkloadEntry default/vm-1: field spec.ports.http: port 70000 is not in 1-65535",
-        "20 problem(s)",
+        "istio-security.yaml: document 0 (line 3): AuthorizationPolicy default/ext-authz: field spec.action: CUSTOM needs an ext_authz extension provider",
+        "istio-security.yaml: document 1 (line 16): RequestAuthentication default/jwt: field spec.jwtRules[0].issuer: issuer is required",
+        "22 problem(s)",
     ];
     for line in expected {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");

@@ -181,5 +181,7 @@ fn istio_objects_in_use(model: &crate::mesh::MeshModel) -> Value {
         "WorkloadEntry": keys(&model.workload_entries),
         "Sidecar": keys(&model.sidecars),
         "Gateway": keys(&model.gateways),
+        "AuthorizationPolicy": keys(&model.authorization_policies),
+        "RequestAuthentication": keys(&model.request_authentications),
     })
 }

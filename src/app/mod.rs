@@ -71,6 +71,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
             }
         }
     };
+    let (inputs, jwks) = crate::source::jwks::start(inputs);
     let debounce = Debounce {
         quiet: config.debounce_quiet,
         max: config.debounce_max,
@@ -82,6 +83,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         debounce,
         config.allow_empty_config,
         options_rx,
+        jwks,
     ));
     if config.translate.serve_gateway_secrets {
         warn!(

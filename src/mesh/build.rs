@@ -7,6 +7,7 @@
 //! reported. Per-kind checks live in the submodules; `endpoints` joins services
 //! with EndpointSlices or, for services without any slice, with the pods they select.
 
+mod authz;
 mod destination_rule;
 mod endpoints;
 mod entry_services;
@@ -14,6 +15,8 @@ mod hosts;
 mod istio_fields;
 #[cfg(test)]
 mod istio_test_support;
+mod jwt;
+pub use jwt::check_jwks;
 pub(crate) mod names;
 mod secret;
 mod service;
@@ -155,6 +158,16 @@ impl Parts {
             KubeObject::Gateway(gw) => {
                 let gw = sidecar_gateway::check_gateway(gw)?;
                 self.model.gateways.insert(gw.key.clone(), Arc::new(gw));
+            }
+            KubeObject::AuthorizationPolicy(ap) => {
+                let ap = authz::check(ap)?;
+                let policies = &mut self.model.authorization_policies;
+                policies.insert(ap.key.clone(), Arc::new(ap));
+            }
+            KubeObject::RequestAuthentication(ra) => {
+                let ra = jwt::check(ra)?;
+                let authns = &mut self.model.request_authentications;
+                authns.insert(ra.key.clone(), Arc::new(ra));
             }
         }
         Ok(())

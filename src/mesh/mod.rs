@@ -8,6 +8,7 @@ pub mod origin;
 pub mod protocol;
 pub mod proxy;
 pub mod secret;
+pub mod security;
 pub mod traffic;
 
 pub use model::*;

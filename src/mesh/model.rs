@@ -133,6 +133,12 @@ pub struct MeshModel {
     /// TLS credentials from Secrets, for gateways' `credentialName` (key material redacted
     /// from `Debug`).
     pub secrets: BTreeMap<ObjectKey, Arc<super::secret::TlsCredential>>,
+    /// Checked AuthorizationPolicies and RequestAuthentications (`mesh::security`).
+    pub authorization_policies: BTreeMap<ObjectKey, Arc<super::security::AuthorizationPolicy>>,
+    pub request_authentications: BTreeMap<ObjectKey, Arc<super::security::RequestAuthentication>>,
+    /// JWKS documents fetched from RequestAuthentication `jwksUri`s, by URI (filled by the
+    /// fetcher beside the source; absent while not fetched).
+    pub fetched_jwks: BTreeMap<String, Arc<str>>,
 }
 
 impl MeshModel {

@@ -5,7 +5,7 @@
 pub mod debounce;
 pub mod generator;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ pub async fn run(
     debounce: Debounce,
     allow_empty: bool,
     options: watch::Receiver<Arc<TranslateOptions>>,
+    jwks: watch::Receiver<crate::source::jwks::FetchedJwks>,
 ) {
     let mut generation = 0u64;
     let mut builder = ModelBuilder::default();
@@ -44,6 +45,7 @@ pub async fn run(
         if let Some(input) = input {
             // The source sets these (from the mesh config) before the input they go with.
             let options = options.borrow().clone();
+            let fetched = jwks.borrow().clone();
             let refuse_empty = generation == 0 && !allow_empty;
             // Building and translating are CPU work: keep them off the async workers.
             let built = tokio::task::block_in_place(|| {
@@ -54,6 +56,7 @@ pub async fn run(
                     generation + 1,
                     refuse_empty,
                     &options,
+                    &fetched,
                 )
             });
             let problems = match built {
@@ -104,8 +107,10 @@ fn build_generation(
     generation: u64,
     refuse_empty: bool,
     options: &Arc<TranslateOptions>,
+    jwks: &crate::source::jwks::FetchedJwks,
 ) -> Built {
-    let built = builder.build(input);
+    let mut built = builder.build(input);
+    built.model.fetched_jwks = BTreeMap::clone(jwks);
     let problems: Vec<String> = built.all_problems(input).map(|p| p.to_string()).collect();
     let current = problems.iter().cloned().collect();
     if refuse_empty && built.model.services.is_empty() {

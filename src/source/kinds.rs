@@ -55,6 +55,9 @@ impl KindSpec {
 /// Versions of Istio's networking kinds: one schema under three names.
 const ISTIO_NETWORKING_VERSIONS: &[&str] = &["v1", "v1beta1", "v1alpha3"];
 const ISTIO_NETWORKING: &str = "networking.istio.io";
+/// Versions of Istio's security kinds: one schema under two names.
+const ISTIO_SECURITY_VERSIONS: &[&str] = &["v1", "v1beta1"];
+const ISTIO_SECURITY: &str = "security.istio.io";
 
 /// Every kind meshd reads.
 pub static KINDS: &[KindSpec] = &[
@@ -134,6 +137,28 @@ pub static KINDS: &[KindSpec] = &[
         kind: "Gateway",
         namespaced: true,
         decode: |s| Ok(KubeObject::Gateway(decode::<IstioObject<_>>(s)?)),
+    },
+    KindSpec {
+        group: ISTIO_SECURITY,
+        versions: ISTIO_SECURITY_VERSIONS,
+        kind: "AuthorizationPolicy",
+        namespaced: true,
+        decode: |s| {
+            Ok(KubeObject::AuthorizationPolicy(decode::<IstioObject<_>>(
+                s,
+            )?))
+        },
+    },
+    KindSpec {
+        group: ISTIO_SECURITY,
+        versions: ISTIO_SECURITY_VERSIONS,
+        kind: "RequestAuthentication",
+        namespaced: true,
+        decode: |s| {
+            Ok(KubeObject::RequestAuthentication(decode::<IstioObject<_>>(
+                s,
+            )?))
+        },
     },
 ];
 

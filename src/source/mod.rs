@@ -5,6 +5,7 @@
 
 pub mod combined;
 pub mod file;
+pub mod jwks;
 pub mod kinds;
 pub mod kube;
 pub mod mesh_config;

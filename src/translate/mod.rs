@@ -15,6 +15,7 @@
 //! it alone), and port sets found only through node-metadata labels live in a capped cache
 //! that the next generation does not inherit.
 
+pub mod authz;
 pub mod bootstrap;
 pub mod cluster;
 pub mod endpoint;
@@ -192,7 +193,12 @@ impl Translator {
             routes: carry_cache(services_same, &previous.routes),
             // Inbound parts embed the shared clusters and listeners.
             inbound_by_ports: carry_cache(
-                headless_same && clusters_same,
+                headless_same
+                    && clusters_same
+                    && crate::mesh::security::WorkloadSecurity::inputs_same(
+                        &previous.model,
+                        &model,
+                    ),
                 &previous.inbound_by_ports,
             ),
             inbound_by_claimed_ports: Default::default(),
@@ -294,11 +300,16 @@ impl Translator {
         };
         clusters.extend(encode_all(type_url::CLUSTER, inbound_clusters, |c| &c.name));
         let mut listeners = ResourceMap::clone(&self.listeners(key, labels));
-        listeners.extend(encode_all(
-            type_url::LISTENER,
-            [listener::inbound::virtual_inbound(ports)],
-            |l| &l.name,
-        ));
+        let mut inbound = listener::inbound::virtual_inbound(ports);
+        let security =
+            crate::mesh::security::WorkloadSecurity::from_keys(&self.model, &key.security);
+        authz::secure_inbound(
+            &mut inbound,
+            &self.model,
+            &security,
+            &naming::blackhole_chain(naming::VIRTUAL_INBOUND),
+        );
+        listeners.extend(encode_all(type_url::LISTENER, [inbound], |l| &l.name));
         InboundParts {
             clusters: Arc::new(clusters),
             listeners: Arc::new(listeners),

@@ -14,6 +14,7 @@ use crate::problem::ObjectRef;
 mod core;
 pub mod networking;
 mod secret;
+pub mod security;
 
 pub use self::core::*;
 pub use self::secret::Secret;
@@ -63,6 +64,8 @@ kube_objects! {
     WorkloadEntry(networking::IstioObject<networking::WorkloadEntrySpec>),
     Sidecar(networking::IstioObject<networking::SidecarSpec>),
     Gateway(networking::IstioObject<networking::GatewaySpec>),
+    AuthorizationPolicy(networking::IstioObject<security::AuthorizationPolicySpec>),
+    RequestAuthentication(networking::IstioObject<security::RequestAuthenticationSpec>),
 }
 
 impl KubeObject {

@@ -112,6 +112,8 @@ pub struct ScopeKey {
     pub gateways: Vec<ObjectKey>,
     /// The zone of the proxy's workload, only while some rule fails over by locality.
     pub zone: Option<String>,
+    /// The AuthorizationPolicies and RequestAuthentications that apply to a sidecar.
+    pub security: Vec<(&'static str, ObjectKey)>,
 }
 
 impl ScopeKey {
@@ -128,6 +130,7 @@ impl ScopeKey {
                 String::new()
             },
             sources: Vec::new(),
+            security: Vec::new(),
             ..self.clone()
         }
     }
@@ -226,6 +229,16 @@ pub fn scope_key(
         .workload(model)
         .and_then(|w| index.workload_zones.get(&w.key))
         .cloned();
+    let security = match proxy.proxy_type {
+        ProxyType::Sidecar => crate::mesh::security::WorkloadSecurity::of(
+            model,
+            &proxy.namespace,
+            labels,
+            &options.root_namespace,
+        )
+        .keys(),
+        ProxyType::Router => Vec::new(),
+    };
     ScopeKey {
         proxy_type: proxy.proxy_type,
         namespace,
@@ -233,5 +246,6 @@ pub fn scope_key(
         sources,
         gateways,
         zone,
+        security,
     }
 }
