@@ -21,6 +21,8 @@ pub fn spawn(kubeconfig: &Path, log: &Path, extra: &[&str]) -> Meshd {
         .arg(kubeconfig)
         .args(["--xds-addr", &xds.to_string()])
         .args(["--admin-addr", &admin.to_string()])
+        // Replicas share the host's ports: no secure port (the CA is tested elsewhere).
+        .args(["--secure-xds-addr", "off"])
         .args(["--debounce-quiet-ms", "50"])
         .args(extra)
         .env("NO_COLOR", "1")
