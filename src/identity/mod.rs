@@ -6,6 +6,7 @@
 pub mod ca_secret;
 pub mod lease;
 pub mod root_configmap;
+pub mod runtime;
 pub mod token_review;
 
 /// True when `error` is an API status answer for which `check` holds.
