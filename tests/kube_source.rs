@@ -95,6 +95,7 @@ fn spawn_meshd(kubeconfig: &Path, log: &Path) -> Meshd {
         .arg(kubeconfig)
         .args(["--xds-addr", &xds.to_string()])
         .args(["--admin-addr", &admin.to_string()])
+        .args(["--secure-xds-addr", "off"])
         .args(["--debounce-quiet-ms", "50"])
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "meshd=debug")
