@@ -197,6 +197,11 @@ pub struct BootstrapArgs {
     /// Name meshd's certificate is checked for (SNI and SAN) with --root-cert.
     #[arg(long, default_value = "istiod.istio-system.svc")]
     pub xds_server_name: String,
+    /// Have Envoy read --token-file again for every new xDS stream (Google gRPC client with
+    /// file-based call credentials), so a token rotated on disk keeps working; by default
+    /// the token is copied into the bootstrap.
+    #[arg(long, requires = "token_file")]
+    pub watch_token_file: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -114,6 +114,16 @@ async fn ask_secrets(
     channel: Channel,
     token: Option<&str>,
 ) -> Result<DiscoveryResponse, tonic::Status> {
+    open_secrets(channel, token)
+        .await
+        .map(|(response, _)| response)
+}
+
+/// As `ask_secrets`, with the stream kept open while the second value lives.
+async fn open_secrets(
+    channel: Channel,
+    token: Option<&str>,
+) -> Result<(DiscoveryResponse, Box<dyn std::any::Any + Send>), tonic::Status> {
     let mut client = AggregatedDiscoveryServiceClient::new(channel);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(secret_request("bookinfo-reviews")).await.unwrap();
@@ -131,8 +141,7 @@ async fn ask_secrets(
         .await
         .expect("a response within 15s")
         .expect("the stream stays open")?;
-    drop(tx);
-    Ok(response)
+    Ok((response, Box::new((tx, responses))))
 }
 
 fn secrets(response: &DiscoveryResponse) -> Vec<Secret> {
@@ -176,7 +185,7 @@ async fn a_token_gets_only_its_own_identity_and_the_root() {
     let s = start(&ca, &dir.path().join("meshd.log"));
     let token = token(&ca, "default", "bookinfo-productpage");
     // The node metadata claims bookinfo-reviews: only the token counts.
-    let response = ask_secrets(tls_channel(s.port, &ca).await, Some(&token))
+    let (response, _open) = open_secrets(tls_channel(s.port, &ca).await, Some(&token))
         .await
         .expect("an authenticated stream is served");
     let by_name: std::collections::BTreeMap<String, Secret> = secrets(&response)
@@ -211,6 +220,22 @@ async fn a_token_gets_only_its_own_identity_and_the_root() {
         panic!("ROOTCA is a validation context");
     };
     assert_eq!(inline(&roots.trusted_ca), root_pem);
+    // The debug views show no key material for the connected stream (JSON shows inline
+    // bytes as base64).
+    use base64::Engine;
+    let key_b64 = base64::engine::general_purpose::STANDARD.encode(inline(&cert.private_key));
+    for path in [
+        format!("/debug/config_dump?proxyID={NODE}"),
+        format!("/debug/syncz?proxyID={NODE}"),
+        "/debug/configz".to_string(),
+    ] {
+        let (code, body) = s.meshd.get(&path);
+        assert_eq!(code, 200, "{path}: {body}");
+        assert!(
+            !body.contains("PRIVATE KEY") && !body.contains(&key_b64[..40]),
+            "{path} shows a key: {body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,4 +321,111 @@ async fn a_restart_with_the_same_ca_dir_keeps_the_root_and_the_tokens() {
         })
         .collect();
     assert_eq!(roots, [root]);
+}
+
+/// Calls Istio's CreateCertificate on the secure port.
+async fn create_certificate(
+    channel: Channel,
+    token: Option<&str>,
+    csr: String,
+    validity_seconds: i64,
+) -> Result<Vec<String>, tonic::Status> {
+    use meshd::ca::certificate_service::IstioCertificateRequest;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(IstioCertificateRequest {
+        csr,
+        validity_duration: validity_seconds,
+        metadata: None,
+    });
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/istio.v1.auth.IstioCertificateService/CreateCertificate",
+    );
+    let response: tonic::Response<meshd::ca::certificate_service::IstioCertificateResponse> = grpc
+        .unary(request, path, tonic_prost::ProstCodec::default())
+        .await?;
+    Ok(response.into_inner().cert_chain)
+}
+
+/// A CSR asking for another identity (and a DNS name) than the caller's.
+fn greedy_csr() -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
+    params.subject_alt_names.push(rcgen::SanType::URI(
+        "spiffe://cluster.local/ns/kube-system/sa/admin"
+            .try_into()
+            .unwrap(),
+    ));
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_certificate_signs_for_the_token_identity_only_and_caps_the_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let s = start(&ca, &dir.path().join("meshd.log"));
+    let token = token(&ca, "default", "bookinfo-ratings");
+    let ten_years = 10 * 365 * 24 * 3600;
+    let chain = create_certificate(
+        tls_channel(s.port, &ca).await,
+        Some(&token),
+        greedy_csr(),
+        ten_years,
+    )
+    .await
+    .expect("a valid token gets a certificate");
+    let root_pem = std::fs::read_to_string(ca.join("root-cert.pem")).unwrap();
+    assert_eq!(chain.len(), 2, "leaf then root");
+    assert_eq!(chain.last().unwrap(), &root_pem, "the root last");
+    let (uris, ders) = leaf_uris(&chain[0]);
+    assert_eq!(
+        uris,
+        ["spiffe://cluster.local/ns/default/sa/bookinfo-ratings"],
+        "the SAN is the token's identity, not the CSR's"
+    );
+    let (_, leaf) = X509Certificate::from_der(&ders[0]).unwrap();
+    let dns = leaf
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .any(|n| matches!(n, GeneralName::DNSName(_)));
+    assert!(!dns, "no DNS SAN from the CSR");
+    let life = leaf.validity().not_after.timestamp() - leaf.validity().not_before.timestamp();
+    assert!(
+        life <= 24 * 3600 + 600,
+        "lifetime capped at --workload-cert-ttl (24h), got {life}s"
+    );
+
+    let bad_csr = create_certificate(
+        tls_channel(s.port, &ca).await,
+        Some(&token),
+        "not a csr".into(),
+        0,
+    )
+    .await
+    .expect_err("a CSR that does not parse");
+    assert_eq!(bad_csr.code(), tonic::Code::InvalidArgument);
+    let other_ca = dir.path().join("other");
+    let foreign = self::token(&other_ca, "default", "bookinfo-ratings");
+    for (what, token) in [
+        ("no token", None),
+        ("another signer's token", Some(foreign.as_str())),
+    ] {
+        let status = create_certificate(tls_channel(s.port, &ca).await, token, greedy_csr(), 0)
+            .await
+            .expect_err(what);
+        assert_eq!(
+            status.code(),
+            tonic::Code::Unauthenticated,
+            "{what}: {status:?}"
+        );
+    }
 }

@@ -51,6 +51,11 @@ fn with_sds_probe(bootstrap: &str) -> String {
 
 /// meshd with its CA and secure port, and one pod whose sidecar uses the secure port.
 fn secure_pod(meshd_args: &[&str], delta: bool) -> (Lab, Meshd, Pod) {
+    secure_pod_with(meshd_args, delta, &[])
+}
+
+/// As `secure_pod`, with `bootstrap_args` for `meshd bootstrap`.
+fn secure_pod_with(meshd_args: &[&str], delta: bool, bootstrap_args: &[&str]) -> (Lab, Meshd, Pod) {
     let mut lab = Lab::new();
     let mut meshd = Meshd::new(&mut lab);
     meshd.write("namespace.yaml", &objects::namespace(NS));
@@ -69,7 +74,7 @@ fn secure_pod(meshd_args: &[&str], delta: bool) -> (Lab, Meshd, Pod) {
         &objects::pod("client", NS, &pod.ip, "client", &[]),
     );
     meshd.start_secure(meshd_args);
-    let bootstrap = meshd.bootstrap_secure(&pod.node_id(), NS, SA, delta);
+    let bootstrap = meshd.bootstrap_secure_with(&pod.node_id(), NS, SA, delta, bootstrap_args);
     pod.start_envoy(&lab, &with_sds_probe(&bootstrap));
     (lab, meshd, pod)
 }
@@ -162,4 +167,39 @@ fn a_short_lived_certificate_is_renewed_and_pushed_with_a_new_serial() {
         on_failure(&meshd, &pod)
     );
     assert!(envoy::rejected_updates(&pod.ns).is_empty());
+}
+
+#[test]
+fn a_token_rotated_on_disk_is_used_by_the_next_stream_with_watch_token_file() {
+    // Streams are closed after 5 s, so Envoy opens new ones (reading the file again).
+    let (_lab, meshd, pod) = secure_pod_with(
+        &["--max-connection-age", "5s"],
+        false,
+        &["--watch-token-file"],
+    );
+    let (uris, _, _) = wait_for(
+        "Envoy to hold its workload certificate",
+        Duration::from_secs(30),
+        || envoy_certs(&pod),
+    );
+    assert_eq!(uris, [format!("spiffe://cluster.local/ns/{NS}/sa/{SA}")]);
+    // The token file now holds another service account's token (as a projected token
+    // volume is replaced): the next stream authenticates with it.
+    let file = meshd.token_file(NS, SA);
+    let rotated = std::fs::read_to_string(meshd.token_file(NS, "rotated-sa")).unwrap();
+    let tmp = file.with_extension("new");
+    std::fs::write(&tmp, rotated).unwrap();
+    harness::netns::set_mode(&tmp, 0o644);
+    std::fs::rename(&tmp, &file).unwrap();
+    let want = format!("spiffe://cluster.local/ns/{NS}/sa/rotated-sa");
+    wait_for(
+        "Envoy to hold the rotated token's identity",
+        Duration::from_secs(40),
+        || envoy_certs(&pod).filter(|(uris, _, _)| *uris == [want.clone()]),
+    );
+    assert!(
+        envoy::rejected_updates(&pod.ns).is_empty(),
+        "{}",
+        on_failure(&meshd, &pod)
+    );
 }

@@ -47,9 +47,21 @@ fn secure_xds(args: &BootstrapArgs) -> anyhow::Result<Option<SecureXds>> {
     if crate::ca::certs_in(&pem).is_empty() {
         anyhow::bail!("--root-cert {}: holds no PEM certificate", root.display());
     }
-    let token = std::fs::read_to_string(token_file)
+    let token_file = std::path::absolute(token_file)
         .with_context(|| format!("--token-file {}", token_file.display()))?;
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("--token-file {}", token_file.display()))?;
+    let raw_len = token.len();
     let token = token.trim().to_string();
+    // Envoy's file-based credentials send the file as it is: a final newline is not a
+    // valid header value and fails every stream (gRPC status INTERNAL).
+    if args.watch_token_file && token.len() != raw_len {
+        anyhow::bail!(
+            "--token-file {}: remove the whitespace around the token (Envoy sends the file \
+             as it is, and a newline makes every stream fail)",
+            token_file.display()
+        );
+    }
     if token.is_empty() || token.contains(char::is_whitespace) {
         anyhow::bail!(
             "--token-file {}: expected one token on one line",
@@ -60,6 +72,7 @@ fn secure_xds(args: &BootstrapArgs) -> anyhow::Result<Option<SecureXds>> {
         root_cert: root,
         token,
         server_name: args.xds_server_name.clone(),
+        watch_token_file: args.watch_token_file.then_some(token_file),
     }))
 }
 

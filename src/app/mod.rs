@@ -95,8 +95,15 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         match secure {
             Some(port) => {
                 let _serving = port.serving;
+                let certificates = port.certificates;
                 xds.clone()
-                    .serve_tls_until(port.listener, port.tls, port.auth, stopped(stop_rx.clone()))
+                    .serve_tls_until(
+                        port.listener,
+                        port.tls,
+                        port.auth,
+                        |routes| routes.add_service(certificates),
+                        stopped(stop_rx.clone()),
+                    )
                     .await
             }
             None => Ok(()),

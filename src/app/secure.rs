@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::ca::args::{CaArgs, SecureAddr, TokenArgs};
+use crate::ca::certificate_service::CertificateService;
 use crate::ca::serving::{ServingCert, SERVING_TTL};
 use crate::ca::{Authority, Identity, SdsIssuer, SdsOptions, TokenSigner};
 use crate::xds::CallerAuth;
@@ -19,6 +20,8 @@ pub struct SecurePort {
     pub listener: TcpListener,
     pub tls: Arc<tokio_rustls::rustls::ServerConfig>,
     pub auth: Arc<dyn CallerAuth>,
+    /// Istio's CA API, served beside ADS.
+    pub certificates: CertificateService,
     /// Kept alive: dropping it stops the renewal of the serving certificate.
     pub serving: Arc<ServingCert>,
 }
@@ -53,9 +56,16 @@ pub async fn prepare(args: &CaArgs) -> anyhow::Result<Option<SecurePort>> {
     let serving = ServingCert::start(authority.clone(), args.server_names.clone(), SERVING_TTL)
         .context("issuing meshd's serving certificate")?;
     let tls = serving.server_config()?;
+    let signer: Arc<dyn crate::ca::Authenticator> = Arc::new(signer);
+    let certificates = CertificateService::new(
+        authority.clone(),
+        signer.clone(),
+        args.trust_domain.clone(),
+        args.workload_cert_ttl,
+    );
     let issuer = SdsIssuer::new(
         authority,
-        Arc::new(signer),
+        signer,
         SdsOptions {
             trust_domain: args.trust_domain.clone(),
             workload_cert_ttl: args.workload_cert_ttl,
@@ -65,6 +75,7 @@ pub async fn prepare(args: &CaArgs) -> anyhow::Result<Option<SecurePort>> {
         listener,
         tls,
         auth: Arc::new(issuer),
+        certificates,
         serving,
     }))
 }
@@ -85,6 +96,7 @@ pub fn token(args: &TokenArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{flag} {value:?} is not a Kubernetes name");
         }
     }
-    println!("{}", signer.mint(&identity, args.ttl)?);
+    // No final newline: `meshd token > FILE` makes a file Envoy can send as it is.
+    print!("{}", signer.mint(&identity, args.ttl)?);
     Ok(ExitCode::SUCCESS)
 }

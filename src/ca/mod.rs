@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod authority;
+pub mod certificate_service;
 pub mod issue;
 mod pem;
 pub mod sds;

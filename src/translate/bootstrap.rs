@@ -299,17 +299,31 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
         api_type: api_type as i32,
         transport_api_version: ApiVersion::V3 as i32,
         set_node_on_first_message_only: true,
-        grpc_services: vec![GrpcService {
-            target_specifier: Some(TargetSpecifier::EnvoyGrpc(EnvoyGrpc {
-                cluster_name: naming::XDS_CLUSTER.to_string(),
+        grpc_services: vec![match &options.secure {
+            Some(
+                s @ SecureXds {
+                    watch_token_file: Some(file),
+                    ..
+                },
+            ) => GrpcService {
+                target_specifier: Some(TargetSpecifier::GoogleGrpc(secure::google_grpc(
+                    s,
+                    &options.xds_address,
+                    file,
+                ))),
                 ..Default::default()
-            })),
-            initial_metadata: options
-                .secure
-                .as_ref()
-                .map(secure::initial_metadata)
-                .unwrap_or_default(),
-            ..Default::default()
+            },
+            secure => GrpcService {
+                target_specifier: Some(TargetSpecifier::EnvoyGrpc(EnvoyGrpc {
+                    cluster_name: naming::XDS_CLUSTER.to_string(),
+                    ..Default::default()
+                })),
+                initial_metadata: secure
+                    .as_ref()
+                    .map(secure::initial_metadata)
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
         }],
         ..Default::default()
     };

@@ -62,26 +62,33 @@ impl XdsServer {
             .with_nodelay(Some(true))
             .with_keepalive(Some(Duration::from_secs(60)));
         let service = self.into_service();
-        serve_incoming(service, incoming, shutdown).await
+        let routes = tonic::service::Routes::new(service.clone());
+        serve_incoming(service, routes, incoming, shutdown).await
     }
 
     /// Serves ADS over TLS on `listener` until `shutdown` resolves, as `serve_until` does,
     /// with every stream authenticated by `auth` and served only its caller's secrets.
+    /// `extra` adds other gRPC services to the same port (Istio's CA service).
     pub async fn serve_tls_until(
         self,
         listener: tokio::net::TcpListener,
         tls: Arc<tokio_rustls::rustls::ServerConfig>,
         auth: Arc<dyn CallerAuth>,
+        extra: impl FnOnce(tonic::service::Routes) -> tonic::service::Routes,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let service = AdsService::new(self.shared).with_auth(auth);
-        serve_incoming(service, super::tls::incoming(listener, tls), shutdown).await
+        let routes = extra(tonic::service::Routes::new(service.clone()));
+        let incoming = super::tls::incoming(listener, tls);
+        serve_incoming(service, routes, incoming, shutdown).await
     }
 }
 
-/// Serves `service` on the connections of `incoming` until `shutdown`, then drains.
+/// Serves `routes` (ADS `service` and any other) on the connections of `incoming` until
+/// `shutdown`, then drains.
 async fn serve_incoming<I, IO, IE>(
     service: AdsService,
+    routes: tonic::service::Routes,
     incoming: I,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()>
@@ -112,7 +119,7 @@ where
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = builder
-        .add_service(service)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });

@@ -2,9 +2,14 @@
 //! cluster gets TLS that checks meshd's certificate against the given root for the server
 //! name (SNI and DNS SAN), and the ADS gRPC service presents the caller's bearer token.
 //!
-//! The token is read when the bootstrap is made and sent as `initial_metadata` on every
-//! ADS stream: Envoy's own gRPC client (`envoy_grpc`) has no call credentials that re-read a
-//! file, so a rotated token file needs a new bootstrap (see SECURITY.md).
+//! Two ways to present the token, both checked with Envoy 1.40 (see SECURITY.md):
+//! - default: Envoy's own gRPC client (`envoy_grpc`) over the `xds-grpc` cluster, the token
+//!   read when the bootstrap is made and sent as `initial_metadata` on every ADS stream; it
+//!   has no call credentials that re-read a file, so a rotated token needs a new bootstrap.
+//! - `watch_token_file`: the Google gRPC client, TLS from its own channel credentials (the
+//!   same root and server name) and the `envoy.grpc_credentials.file_based_metadata` call
+//!   credentials, which read the token file again for every new stream: a token rotated on
+//!   disk is used from the next reconnect on, with no new bootstrap.
 
 use std::path::PathBuf;
 
@@ -17,6 +22,9 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
 
+use envoy_types::pb::envoy::config::core::v3::grpc_service::{google_grpc, GoogleGrpc};
+use envoy_types::pb::envoy::config::grpc_credential::v3::FileBasedMetadataConfig;
+
 use crate::translate::filter::any;
 
 /// How a bootstrap reaches meshd's secure port.
@@ -28,6 +36,9 @@ pub struct SecureXds {
     pub token: String,
     /// The name meshd's certificate must have (and the SNI sent).
     pub server_name: String,
+    /// Read the token from this file for every new stream (Google gRPC client) instead of
+    /// sending `token` fixed in the bootstrap.
+    pub watch_token_file: Option<PathBuf>,
 }
 
 /// TLS to meshd, checking its certificate against the root for the server name.
@@ -73,3 +84,66 @@ pub fn initial_metadata(secure: &SecureXds) -> Vec<HeaderValue> {
         ..Default::default()
     }]
 }
+
+/// The Google gRPC client to meshd at `target` (HOST:PORT) that presents the token read
+/// from `token_file` on every new stream and checks meshd's certificate against the root
+/// for the server name.
+pub fn google_grpc(secure: &SecureXds, target: &str, token_file: &std::path::Path) -> GoogleGrpc {
+    use google_grpc::call_credentials::{
+        metadata_credentials_from_plugin, MetadataCredentialsFromPlugin,
+    };
+    use google_grpc::channel_args::{value::ValueSpecifier, Value};
+    let file = |path: &std::path::Path| {
+        Some(DataSource {
+            specifier: Some(data_source::Specifier::Filename(path.display().to_string())),
+            ..Default::default()
+        })
+    };
+    let credentials = FileBasedMetadataConfig {
+        secret_data: file(token_file),
+        header_key: "authorization".to_string(),
+        header_prefix: "Bearer ".to_string(),
+    };
+    GoogleGrpc {
+        target_uri: target.to_string(),
+        stat_prefix: "xds-grpc".to_string(),
+        channel_credentials: Some(google_grpc::ChannelCredentials {
+            credential_specifier: Some(
+                google_grpc::channel_credentials::CredentialSpecifier::SslCredentials(
+                    google_grpc::SslCredentials {
+                        root_certs: file(&secure.root_cert),
+                        ..Default::default()
+                    },
+                ),
+            ),
+        }),
+        call_credentials: vec![google_grpc::CallCredentials {
+            credential_specifier: Some(
+                google_grpc::call_credentials::CredentialSpecifier::FromPlugin(
+                    MetadataCredentialsFromPlugin {
+                        name: FILE_BASED_METADATA.to_string(),
+                        config_type: Some(
+                            metadata_credentials_from_plugin::ConfigType::TypedConfig(any(
+                                &credentials,
+                            )),
+                        ),
+                    },
+                ),
+            ),
+        }],
+        credentials_factory_name: FILE_BASED_METADATA.to_string(),
+        // gRPC checks the server's certificate for this name (and sends it as SNI).
+        channel_args: Some(google_grpc::ChannelArgs {
+            args: [(
+                "grpc.ssl_target_name_override".to_string(),
+                Value {
+                    value_specifier: Some(ValueSpecifier::StringValue(secure.server_name.clone())),
+                },
+            )]
+            .into(),
+        }),
+        ..Default::default()
+    }
+}
+
+const FILE_BASED_METADATA: &str = "envoy.grpc_credentials.file_based_metadata";
