@@ -280,3 +280,46 @@ fn bearer_is_read_from_the_authorization_metadata() {
     headers.insert("authorization", "Basic abc".parse().unwrap());
     assert_eq!(sds::bearer_token(&headers), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sds_entries_are_shared_renewed_and_dropped_with_their_last_stream() {
+    use std::sync::Arc;
+    let authority = Arc::new(Authority::in_memory().unwrap());
+    let issuer = SdsIssuer::new(
+        authority,
+        Arc::new(TokenSigner::in_memory().unwrap()),
+        SdsOptions {
+            trust_domain: "cluster.local".into(),
+            workload_cert_ttl: Duration::from_secs(2),
+        },
+    );
+    let id = identity("shop", "cart");
+    let mut first = issuer.subscribe(&id);
+    let second = issuer.subscribe(&id);
+    assert_eq!(issuer.identities(), 1, "one entry per identity");
+    first.wait_for(|s| !s.is_empty()).await.unwrap();
+    let issued = first.borrow_and_update().clone();
+    assert!(
+        Arc::ptr_eq(&issued, &second.borrow()),
+        "both streams share it"
+    );
+    // Renewed at about half of 2 s, and the watch wakes the streams.
+    tokio::time::timeout(Duration::from_secs(5), first.changed())
+        .await
+        .expect("renewed within 5 s")
+        .unwrap();
+    assert_ne!(
+        first.borrow()["default"].version,
+        issued["default"].version,
+        "a new certificate"
+    );
+    drop(first);
+    drop(second);
+    for _ in 0..50 {
+        if issuer.identities() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the entry outlived its last stream");
+}
