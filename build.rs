@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// Every message that can appear as a top-level resource or inside an `Any` we emit.
 const ROOTS: &[&str] = &[
     "envoy/config/bootstrap/v3/bootstrap.proto",
+    "envoy/config/grpc_credential/v3/file_based_metadata.proto",
     "envoy/config/cluster/v3/cluster.proto",
     "envoy/config/endpoint/v3/endpoint.proto",
     "envoy/config/listener/v3/listener.proto",

@@ -32,6 +32,8 @@ pub enum Command {
     Translate(TranslateArgs),
     /// Check every file and object in a directory; exit 0 only when there is no problem.
     Validate(ValidateArgs),
+    /// Print a token (JWT) that the meshd using --ca-dir accepts on its secure xDS port.
+    Token(crate::ca::args::TokenArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +88,8 @@ pub struct ServeArgs {
     pub mesh: MeshArgs,
     #[command(flatten)]
     pub xds: XdsArgs,
+    #[command(flatten)]
+    pub ca: crate::ca::args::CaArgs,
 }
 
 /// Mesh-wide settings (istiod's mesh config) for `serve` and `translate`.
@@ -184,6 +188,21 @@ pub struct BootstrapArgs {
     /// Cluster id for node metadata `CLUSTER_ID`.
     #[arg(long, default_value = "Kubernetes")]
     pub cluster_id: String,
+    /// meshd's root certificate (PEM): connect to --xds-address over TLS and check meshd's
+    /// certificate against it (meshd's secure port, 15012).
+    #[arg(long, requires = "token_file")]
+    pub root_cert: Option<PathBuf>,
+    /// File holding the bearer token presented to meshd's secure port (with --root-cert).
+    #[arg(long, requires = "root_cert")]
+    pub token_file: Option<PathBuf>,
+    /// Name meshd's certificate is checked for (SNI and SAN) with --root-cert.
+    #[arg(long, default_value = "istiod.istio-system.svc")]
+    pub xds_server_name: String,
+    /// Have Envoy read --token-file again for every new xDS stream (Google gRPC client with
+    /// file-based call credentials), so a token rotated on disk keeps working; by default
+    /// the token is copied into the bootstrap.
+    #[arg(long, requires = "token_file")]
+    pub watch_token_file: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub debug_on_http: bool,
     /// Mesh-wide translation settings (root namespace, outbound policy, gateway secrets).
     pub translate: Arc<TranslateOptions>,
+    /// The CA and the secure xDS port.
+    pub ca: crate::ca::args::CaArgs,
 }
 
 impl ServeConfig {
@@ -58,6 +60,7 @@ impl ServeConfig {
             translate: Arc::new(
                 check_mesh(&args.mesh)?.translate_options(args.insecure_serve_gateway_secrets),
             ),
+            ca: args.ca.clone(),
         })
     }
 }

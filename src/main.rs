@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Bootstrap(args) => meshd::app::commands::bootstrap(&args),
         Command::Translate(args) => meshd::app::commands::translate(&args),
         Command::Validate(args) => meshd::app::commands::validate(&args),
+        Command::Token(args) => meshd::app::secure::token(&args),
     };
     match result {
         Ok(code) => code,

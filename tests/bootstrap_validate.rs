@@ -74,3 +74,60 @@ fn bad_xds_address_is_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--xds-address"), "{stderr}");
 }
+
+/// The secure bootstraps (TLS to meshd's port 15012 and a token), both forms, are accepted
+/// by Envoy; a token file with a final newline is refused for `--watch-token-file`.
+#[test]
+fn secure_bootstraps_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let token = Command::new(env!("CARGO_BIN_EXE_meshd"))
+        .args(["token", "--ca-dir"])
+        .arg(&ca)
+        .args(["--namespace", "default", "--service-account", "productpage"])
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &token.stdout).unwrap();
+    // `meshd token` makes the key only; the root comes from `meshd serve`: any PEM root
+    // will do for validation.
+    let root = meshd::ca::Authority::in_memory().unwrap().root_pem();
+    let root_file = dir.path().join("root-cert.pem");
+    std::fs::write(&root_file, root).unwrap();
+    let (root_arg, token_arg) = (root_file.to_str().unwrap(), token_file.to_str().unwrap());
+    let common = [
+        "--xds-address",
+        "meshd.istio-system.svc:15012",
+        "--root-cert",
+        root_arg,
+        "--token-file",
+        token_arg,
+    ];
+    let yaml = validate(&common);
+    assert!(yaml.contains("UpstreamTlsContext"), "{yaml}");
+    assert!(yaml.contains("sni: istiod.istio-system.svc"), "{yaml}");
+    assert!(yaml.contains("key: authorization"), "{yaml}");
+    let mut watch = common.to_vec();
+    watch.push("--watch-token-file");
+    let yaml = validate(&watch);
+    assert!(
+        yaml.contains("envoy.grpc_credentials.file_based_metadata"),
+        "{yaml}"
+    );
+    assert!(yaml.contains(token_arg), "{yaml}");
+    assert!(!yaml.contains("key: authorization"), "{yaml}");
+
+    std::fs::write(&token_file, [&token.stdout[..], b"\n"].concat()).unwrap();
+    let out = meshd_bootstrap(&watch);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("whitespace"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

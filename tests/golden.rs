@@ -171,6 +171,7 @@ fn sidecar_static_resources(node_id: &str) -> (Vec<Value>, Vec<Value>) {
         service_account: None,
         workload_name: None,
         cluster_id: "Kubernetes".into(),
+        secure: None,
     };
     let bootstrap = render_bootstrap(&options).expect("golden node ids make a bootstrap");
     let statics = &bootstrap["staticResources"];

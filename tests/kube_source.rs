@@ -120,6 +120,7 @@ fn spawn_meshd_with(kubeconfig: &Path, log: &Path, args: &[&str], envs: &[(&str,
         .arg(kubeconfig)
         .args(["--xds-addr", &xds.to_string()])
         .args(["--admin-addr", &admin.to_string()])
+        .args(["--secure-xds-addr", "off"])
         .args(["--debounce-quiet-ms", "50"])
         .args(args)
         .env("NO_COLOR", "1")

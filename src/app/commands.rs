@@ -12,7 +12,7 @@ use crate::envoy::type_url;
 use crate::mesh::build::build_model;
 use crate::mesh::ProxyId;
 use crate::source::file::load_dir;
-use crate::translate::bootstrap::{render_bootstrap, BootstrapOptions};
+use crate::translate::bootstrap::{render_bootstrap, BootstrapOptions, SecureXds};
 use crate::translate::Translator;
 
 pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
@@ -25,6 +25,7 @@ pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
         service_account: args.service_account.clone(),
         workload_name: args.workload_name.clone(),
         cluster_id: args.cluster_id.clone(),
+        secure: secure_xds(args)?,
     };
     let bootstrap = render_bootstrap(&options).context("building the bootstrap")?;
     print!(
@@ -32,6 +33,47 @@ pub fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
         crate::yaml::to_string(&bootstrap).context("rendering the bootstrap as yaml")?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `--root-cert` and `--token-file`: the secure connection to meshd, the token read now.
+fn secure_xds(args: &BootstrapArgs) -> anyhow::Result<Option<SecureXds>> {
+    let (Some(root), Some(token_file)) = (&args.root_cert, &args.token_file) else {
+        return Ok(None);
+    };
+    let root =
+        std::path::absolute(root).with_context(|| format!("--root-cert {}", root.display()))?;
+    let pem = std::fs::read_to_string(&root)
+        .with_context(|| format!("--root-cert {}", root.display()))?;
+    if crate::ca::certs_in(&pem).is_empty() {
+        anyhow::bail!("--root-cert {}: holds no PEM certificate", root.display());
+    }
+    let token_file = std::path::absolute(token_file)
+        .with_context(|| format!("--token-file {}", token_file.display()))?;
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("--token-file {}", token_file.display()))?;
+    let raw_len = token.len();
+    let token = token.trim().to_string();
+    // Envoy's file-based credentials send the file as it is: a final newline is not a
+    // valid header value and fails every stream (gRPC status INTERNAL).
+    if args.watch_token_file && token.len() != raw_len {
+        anyhow::bail!(
+            "--token-file {}: remove the whitespace around the token (Envoy sends the file \
+             as it is, and a newline makes every stream fail)",
+            token_file.display()
+        );
+    }
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        anyhow::bail!(
+            "--token-file {}: expected one token on one line",
+            token_file.display()
+        );
+    }
+    Ok(Some(SecureXds {
+        root_cert: root,
+        token,
+        server_name: args.xds_server_name.clone(),
+        watch_token_file: args.watch_token_file.then_some(token_file),
+    }))
 }
 
 pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {

@@ -2,6 +2,7 @@
 //! xDS server pushes, beside the admin HTTP server. The one-shot commands live in `commands`.
 
 pub mod commands;
+pub mod secure;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let admin_listener = tokio::net::TcpListener::bind(config.admin_addr)
         .await
         .with_context(|| format!("binding admin address {}", config.admin_addr))?;
+    let secure = secure::prepare(&config.ca).await?;
 
     info!(
         xds = %xds_listener.local_addr()?,
@@ -98,12 +100,47 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let admin = tokio::spawn(crate::admin::serve(admin_listener, admin_state));
     // On a signal the xDS server drains (GOAWAY, streams closed gracefully, bounded by
     // --drain-duration) and returns; then the process exits.
-    let shutdown = async {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let signal = shutdown_signal().await;
         info!(signal, "shutting down");
+        stop_tx.send_replace(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let secure_xds = async {
+        match secure {
+            Some(port) => {
+                let _serving = port.serving;
+                let certificates = port.certificates;
+                xds.clone()
+                    .serve_tls_until(
+                        port.listener,
+                        port.tls,
+                        port.auth,
+                        |routes| routes.add_service(certificates),
+                        stopped(stop_rx.clone()),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    let both = async {
+        tokio::try_join!(
+            async {
+                xds.clone()
+                    .serve_until(xds_listener, stopped(stop_rx.clone()))
+                    .await
+                    .context("xds server")
+            },
+            async { secure_xds.await.context("secure xds server") },
+        )
+        .map(|_| ())
     };
     tokio::select! {
-        result = xds.serve_until(xds_listener, shutdown) => result.context("xds server")?,
+        result = both => result?,
         result = admin => result.context("admin server")?.context("admin server")?,
     }
     Ok(())

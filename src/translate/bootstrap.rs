@@ -65,7 +65,9 @@ const READINESS_CLUSTER: &str = "readiness";
 pub const PROMETHEUS_STAT_PREFIX: &str = "stats";
 pub const READINESS_STAT_PREFIX: &str = "agent";
 
+pub mod secure;
 mod stats;
+pub use secure::SecureXds;
 pub use stats::{stats_config, ISTIO_STATS_TAGS};
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,8 @@ pub struct BootstrapOptions {
     pub service_account: Option<String>,
     pub workload_name: Option<String>,
     pub cluster_id: String,
+    /// Connect to meshd's secure port (TLS, bearer token) instead of plaintext.
+    pub secure: Option<SecureXds>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -295,12 +299,31 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
         api_type: api_type as i32,
         transport_api_version: ApiVersion::V3 as i32,
         set_node_on_first_message_only: true,
-        grpc_services: vec![GrpcService {
-            target_specifier: Some(TargetSpecifier::EnvoyGrpc(EnvoyGrpc {
-                cluster_name: naming::XDS_CLUSTER.to_string(),
+        grpc_services: vec![match &options.secure {
+            Some(
+                s @ SecureXds {
+                    watch_token_file: Some(file),
+                    ..
+                },
+            ) => GrpcService {
+                target_specifier: Some(TargetSpecifier::GoogleGrpc(secure::google_grpc(
+                    s,
+                    &options.xds_address,
+                    file,
+                ))),
                 ..Default::default()
-            })),
-            ..Default::default()
+            },
+            secure => GrpcService {
+                target_specifier: Some(TargetSpecifier::EnvoyGrpc(EnvoyGrpc {
+                    cluster_name: naming::XDS_CLUSTER.to_string(),
+                    ..Default::default()
+                })),
+                initial_metadata: secure
+                    .as_ref()
+                    .map(secure::initial_metadata)
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
         }],
         ..Default::default()
     };
@@ -319,7 +342,10 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrap, BootstrapError
         }),
         static_resources: Some(StaticResources {
             clusters: vec![
-                xds_cluster(&host, port, is_ip),
+                Cluster {
+                    transport_socket: options.secure.as_ref().map(secure::transport_socket),
+                    ..xds_cluster(&host, port, is_ip)
+                },
                 static_cluster(
                     PROMETHEUS_CLUSTER,
                     local,

@@ -4,6 +4,7 @@
 
 mod admission;
 mod body;
+pub mod caller;
 mod delta;
 pub mod generator;
 mod metrics;
@@ -18,9 +19,11 @@ mod shared;
 mod sotw;
 pub mod status;
 mod stream;
+mod tls;
 mod wire;
 
 pub use crate::envoy::{type_url, EncodedAny, ProxyResources, Resource, ResourceMap};
+pub use caller::{Caller, CallerAuth};
 pub use generator::{ConfigGenerator, GenerationWatch};
 pub use server::{XdsOptions, XdsServer};
 pub use status::XdsStatus;

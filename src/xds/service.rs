@@ -12,11 +12,12 @@ use tokio::sync::mpsc;
 use tonic::codegen::{http, BoxFuture, Service, StdError};
 use tonic::metadata::MetadataValue;
 use tonic::server::NamedService;
-use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
 
 use super::body::AdsBody;
+use super::caller::CallerAuth;
 use super::shared::Shared;
 use super::wire::WireMessage;
 use super::{delta, sotw, stream};
@@ -40,11 +41,22 @@ const OUTBOX: usize = 2;
 #[derive(Clone)]
 pub struct AdsService {
     shared: Arc<Shared>,
+    /// On the secure port: every stream is authenticated by it before it is served.
+    auth: Option<Arc<dyn CallerAuth>>,
 }
 
 impl AdsService {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        AdsService { shared }
+        AdsService { shared, auth: None }
+    }
+
+    pub(crate) fn with_auth(mut self, auth: Arc<dyn CallerAuth>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 
@@ -67,9 +79,10 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let shared = self.shared.clone();
+        let auth = self.auth.clone();
         match request.uri().path() {
-            SOTW_PATH => Box::pin(serve::<sotw::SotwState, B>(shared, request)),
-            DELTA_PATH => Box::pin(serve::<delta::DeltaState, B>(shared, request)),
+            SOTW_PATH => Box::pin(serve::<sotw::SotwState, B>(shared, auth, request)),
+            DELTA_PATH => Box::pin(serve::<delta::DeltaState, B>(shared, auth, request)),
             _ => Box::pin(async { Ok(unimplemented()) }),
         }
     }
@@ -80,6 +93,7 @@ where
 /// per-stream buffer. Headers, trailers and refusals are the ones tonic's `Grpc` gives.
 async fn serve<P, B>(
     shared: Arc<Shared>,
+    auth: Option<Arc<dyn CallerAuth>>,
     request: http::Request<B>,
 ) -> Result<http::Response<tonic::body::Body>, Infallible>
 where
@@ -92,10 +106,19 @@ where
     if let Err(status) = check_encoding(request.headers()) {
         return Ok(status.into_http());
     }
-    let peer = request
-        .extensions()
-        .get::<TcpConnectInfo>()
-        .and_then(TcpConnectInfo::remote_addr);
+    let peer = peer_of(&request);
+    // Before anything else: an unauthenticated caller learns nothing, not even whether
+    // the configuration is loaded.
+    let caller = match &auth {
+        None => None,
+        Some(auth) => match auth.authenticate(request.headers()).await {
+            Ok(caller) => Some(caller),
+            Err(status) => {
+                tracing::info!(peer = ?peer, reason = status.message(), "refusing an unauthenticated xds stream");
+                return Ok(status.into_http());
+            }
+        },
+    };
     let requests = Streaming::new_request(
         ProstDecoder::<P::Request>::default(),
         request.into_body(),
@@ -107,13 +130,26 @@ where
     }
     let limit = shared.options.max_response_message_size;
     let (tx, rx) = mpsc::channel(OUTBOX);
-    tokio::spawn(stream::run::<P>(shared, peer, requests, tx));
+    tokio::spawn(stream::run::<P>(shared, peer, caller, requests, tx));
     let mut response = http::Response::new(tonic::body::Body::new(AdsBody::new(rx, limit)));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         tonic::metadata::GRPC_CONTENT_TYPE,
     );
     Ok(response)
+}
+
+/// The peer's address, over plain TCP or TLS.
+fn peer_of<B>(request: &http::Request<B>) -> Option<std::net::SocketAddr> {
+    let extensions = request.extensions();
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.get_ref().remote_addr())
+        })
 }
 
 /// Refuses compressed requests as tonic does when no compression is enabled.

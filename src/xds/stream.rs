@@ -15,6 +15,7 @@ use tonic::{Code, Status, Streaming};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::admission::jittered;
+use super::caller::Caller;
 use super::generator::GenerationWatch;
 use super::shared::Shared;
 use super::status::{StreamStatus, TypeView};
@@ -37,8 +38,10 @@ pub(crate) struct Conn {
     pub(crate) deadline: Option<Instant>,
     /// When the generation being pushed was picked up, for the convergence metric.
     push_started: Option<Instant>,
-    /// Whether secrets may go to this stream (an authenticated peer, or allowed by option).
+    /// Whether generated secrets (gateways') may go to this stream (allowed by option).
     secrets_allowed: bool,
+    /// The authenticated caller's own secrets (secure port only), pushed again on change.
+    caller_secrets: Option<watch::Receiver<Arc<ResourceMap>>>,
     /// This stream's entry in the status registry, from its first request on.
     status: Option<Arc<StreamStatus>>,
     /// Set by the protocol when a request breaks a limit: the stream ends with it.
@@ -51,13 +54,12 @@ pub(crate) struct Conn {
 pub(crate) const MAX_SUBSCRIBED_NAMES: usize = 200_000;
 
 impl Conn {
-    pub(crate) fn new(shared: Arc<Shared>, delta: bool) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, delta: bool, caller: Option<Caller>) -> Self {
         let id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
         let deadline = shared.options.max_connection_age.map(|age| {
             Instant::now() + jittered(age, shared.options.max_connection_age_jitter, id)
         });
         let generations = shared.generations.clone();
-        // No peer authentication yet: only the option lets secrets through.
         let secrets_allowed = shared.options.allow_unauthenticated_secrets;
         Conn {
             shared,
@@ -72,6 +74,7 @@ impl Conn {
             deadline,
             push_started: None,
             secrets_allowed,
+            caller_secrets: caller.map(|c| c.secrets),
             status: None,
             failure: None,
         }
@@ -133,13 +136,28 @@ impl Conn {
         }
     }
 
-    /// The proxy's resources of one type; secrets are withheld from streams not allowed
-    /// to receive them.
+    /// The proxy's resources of one type. Generated secrets are withheld from streams not
+    /// allowed to receive them; an authenticated caller's own secrets are added (and win
+    /// over a generated secret of the same name).
     pub(crate) fn resources_of(&self, type_url: &str) -> Arc<ResourceMap> {
-        if type_url == type_url::SECRET && !self.secrets_allowed {
-            return Arc::default();
+        if type_url != type_url::SECRET {
+            return self.resources.of_type(type_url);
         }
-        self.resources.of_type(type_url)
+        let generated = if self.secrets_allowed {
+            self.resources.of_type(type_url)
+        } else {
+            Arc::default()
+        };
+        let Some(own) = &self.caller_secrets else {
+            return generated;
+        };
+        let own = own.borrow().clone();
+        if generated.is_empty() {
+            return own;
+        }
+        let mut all = (*generated).clone();
+        all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Arc::new(all)
     }
 
     /// A nonce unique on this server.
@@ -249,15 +267,18 @@ pub(crate) trait StreamProtocol: Default {
 pub(crate) async fn run<P: StreamProtocol>(
     shared: Arc<Shared>,
     peer: Option<SocketAddr>,
+    caller: Option<Caller>,
     requests: Streaming<P::Request>,
     tx: mpsc::Sender<Result<P::Response, Status>>,
 ) {
-    let conn = Conn::new(shared, P::DELTA);
+    let caller_name = caller.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+    let conn = Conn::new(shared, P::DELTA, caller);
     let span = info_span!(
         "xds_stream",
         stream = conn.id,
         protocol = if P::DELTA { "delta" } else { "sotw" },
         peer = peer.map(|p| p.to_string()).unwrap_or_default(),
+        caller = caller_name,
         proxy = tracing::field::Empty,
     );
     serve_stream::<P>(conn, requests, tx).instrument(span).await;
@@ -270,6 +291,7 @@ async fn serve_stream<P: StreamProtocol>(
 ) {
     let mut state = P::default();
     let deadline = conn.deadline;
+    let mut own_secrets = conn.caller_secrets.clone();
     let drain = drained(
         conn.shared.draining.subscribe(),
         drain_spread(conn.shared.options.drain_duration, conn.id),
@@ -341,7 +363,26 @@ async fn serve_stream<P: StreamProtocol>(
                 }
                 state.on_generation();
             },
+            changed = changed_or_forever(&mut own_secrets) => {
+                if changed.is_err() {
+                    own_secrets = None;
+                    continue;
+                }
+                // A renewed certificate: the secret type is re-examined (the others turn
+                // out unchanged and are not sent).
+                state.on_generation();
+            },
         }
+    }
+}
+
+/// Resolves when the caller's secrets change; never without a caller.
+async fn changed_or_forever(
+    secrets: &mut Option<watch::Receiver<Arc<ResourceMap>>>,
+) -> Result<(), watch::error::RecvError> {
+    match secrets {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
     }
 }
 

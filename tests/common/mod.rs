@@ -54,6 +54,12 @@ impl Meshd {
     pub fn spawn(config_dir: &Path, extra: &[&str], stderr: impl Into<Stdio>) -> Meshd {
         let xds: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        // Tests share the host's ports: the secure port is opened only when asked for.
+        let secure_off: &[&str] = if extra.contains(&"--secure-xds-addr") {
+            &[]
+        } else {
+            &["--secure-xds-addr", "off"]
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_meshd"))
             .args(["serve", "--config-dir"])
             .arg(config_dir)
@@ -64,6 +70,7 @@ impl Meshd {
                 &admin.to_string(),
             ])
             .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
+            .args(secure_off)
             .args(extra)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

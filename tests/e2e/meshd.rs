@@ -11,6 +11,8 @@ use super::process::{run_timeout, wait_for, Proc};
 
 pub const XDS_PORT: u16 = 15010;
 pub const ADMIN_PORT: u16 = 15014;
+/// The authenticated xDS port (TLS, bearer tokens), as istiod's.
+pub const SECURE_XDS_PORT: u16 = 15012;
 
 pub struct Meshd {
     pub proc: Option<Proc>,
@@ -128,5 +130,102 @@ impl Meshd {
             .as_ref()
             .map(|p| p.log_tail(40))
             .unwrap_or_default()
+    }
+}
+
+/// The CA and the secure xDS port: `meshd serve --ca-dir` with tokens from `meshd token`.
+impl Meshd {
+    /// The CA directory `start_secure` uses (beside the config directory).
+    pub fn ca_dir(&self) -> PathBuf {
+        self.config_dir.with_file_name("ca")
+    }
+
+    /// meshd's root certificate, once `start_secure` has made it.
+    pub fn root_cert(&self) -> PathBuf {
+        self.ca_dir().join("root-cert.pem")
+    }
+
+    pub fn secure_xds_address(&self) -> String {
+        format!("{}:{SECURE_XDS_PORT}", self.ip)
+    }
+
+    /// Starts meshd with its CA in `ca_dir()` and the secure port open, with `extra`
+    /// arguments for `meshd serve` (e.g. `--workload-cert-ttl 20s`). A restart keeps the CA.
+    pub fn start_secure(&mut self, extra: &[&str]) {
+        let ca = self.ca_dir().display().to_string();
+        let secure = format!("0.0.0.0:{SECURE_XDS_PORT}");
+        let mut args = vec![
+            "--ca-dir",
+            ca.as_str(),
+            "--secure-xds-addr",
+            secure.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        self.start_with(&args);
+    }
+
+    /// A token for `namespace`/`service_account` from `meshd token`, written to a file
+    /// (readable by Envoy's uid) whose path is returned.
+    pub fn token_file(&self, namespace: &str, service_account: &str) -> PathBuf {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshd"));
+        cmd.args(["token", "--ca-dir"]).arg(self.ca_dir()).args([
+            "--namespace",
+            namespace,
+            "--service-account",
+            service_account,
+        ]);
+        let out = run_timeout(cmd, Duration::from_secs(10));
+        assert!(out.success(), "meshd token failed: {}", out.stderr);
+        let path = self
+            .config_dir
+            .with_file_name(format!("token-{namespace}-{service_account}"));
+        std::fs::write(&path, out.stdout.trim()).expect("writing a token file");
+        super::netns::set_mode(&path, 0o644);
+        path
+    }
+
+    /// The bootstrap of a sidecar that connects to the secure port with a token for
+    /// `namespace`/`service_account` (also its node metadata SERVICE_ACCOUNT), checking
+    /// meshd's certificate against its root. Needs `start_secure` first.
+    pub fn bootstrap_secure(
+        &self,
+        node_id: &str,
+        namespace: &str,
+        service_account: &str,
+        delta: bool,
+    ) -> String {
+        self.bootstrap_secure_with(node_id, namespace, service_account, delta, &[])
+    }
+
+    /// As `bootstrap_secure`, with `extra` arguments for `meshd bootstrap`.
+    pub fn bootstrap_secure_with(
+        &self,
+        node_id: &str,
+        namespace: &str,
+        service_account: &str,
+        delta: bool,
+        extra: &[&str],
+    ) -> String {
+        let token = self.token_file(namespace, service_account);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshd"));
+        cmd.args(["bootstrap", "--node-id", node_id, "--xds-address"])
+            .arg(self.secure_xds_address())
+            .arg("--root-cert")
+            .arg(self.root_cert())
+            .arg("--token-file")
+            .arg(&token)
+            .args(["--service-account", service_account]);
+        cmd.args(extra);
+        if delta {
+            cmd.arg("--delta");
+        }
+        let out = run_timeout(cmd, Duration::from_secs(10));
+        assert!(
+            out.success(),
+            "meshd bootstrap (secure) --node-id {node_id} failed ({:?}): {}",
+            out.status,
+            out.stderr
+        );
+        out.stdout
     }
 }

@@ -13,6 +13,7 @@ fn options(addr: &str) -> BootstrapOptions {
         service_account: Some("bookinfo-productpage".into()),
         workload_name: None,
         cluster_id: "Kubernetes".into(),
+        secure: None,
     }
 }
 

@@ -186,7 +186,7 @@ fn shared() -> Arc<Shared> {
 
 /// A new stream holding `config`, as `stream::run` has it after the node's first request.
 fn connect(shared: &Arc<Shared>, delta: bool, config: &Served) -> Conn {
-    let mut conn = Conn::new(shared.clone(), delta);
+    let mut conn = Conn::new(shared.clone(), delta, None);
     conn.resources = config.resources();
     conn
 }

@@ -1,0 +1,102 @@
+//! Wiring of the CA for `meshd serve`: the authority (from `--ca-dir` or in memory), the
+//! token signer, the SDS issuer, and the TLS configuration of the secure xDS port; and the
+//! `meshd token` command.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::ca::args::{CaArgs, SecureAddr, TokenArgs};
+use crate::ca::certificate_service::CertificateService;
+use crate::ca::serving::{ServingCert, SERVING_TTL};
+use crate::ca::{Authority, Identity, SdsIssuer, SdsOptions, TokenSigner};
+use crate::xds::CallerAuth;
+
+/// What the secure port is served with.
+pub struct SecurePort {
+    pub listener: TcpListener,
+    pub tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    pub auth: Arc<dyn CallerAuth>,
+    /// Istio's CA API, served beside ADS.
+    pub certificates: CertificateService,
+    /// Kept alive: dropping it stops the renewal of the serving certificate.
+    pub serving: Arc<ServingCert>,
+}
+
+/// Binds the secure port (unless it is off) and loads or makes the CA.
+pub async fn prepare(args: &CaArgs) -> anyhow::Result<Option<SecurePort>> {
+    let SecureAddr::On(addr) = args.secure_xds_addr else {
+        info!("secure xds port off (--secure-xds-addr off): no workload secrets are served");
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding secure xds address {addr}"))?;
+    let dir = args.ca_dir.clone();
+    let (authority, signer) = tokio::task::spawn_blocking(move || match &dir {
+        Some(dir) => Ok::<_, crate::ca::CaError>((
+            Authority::load_or_create(dir)?,
+            TokenSigner::load_or_create(dir)?,
+        )),
+        None => Ok((Authority::in_memory()?, TokenSigner::in_memory()?)),
+    })
+    .await?
+    .context("loading the certificate authority")?;
+    if args.ca_dir.is_none() {
+        warn!(
+            "no --ca-dir: the root CA and the token key live in memory only; a restart \
+             changes the root, so every proxy must be re-bootstrapped with the new one"
+        );
+    }
+    info!(ca = %authority.origin, trust_domain = %args.trust_domain, "certificate authority ready");
+    let authority = Arc::new(authority);
+    let serving = ServingCert::start(authority.clone(), args.server_names.clone(), SERVING_TTL)
+        .context("issuing meshd's serving certificate")?;
+    let tls = serving.server_config()?;
+    let signer: Arc<dyn crate::ca::Authenticator> = Arc::new(signer);
+    let certificates = CertificateService::new(
+        authority.clone(),
+        signer.clone(),
+        args.trust_domain.clone(),
+        args.workload_cert_ttl,
+    );
+    let issuer = SdsIssuer::new(
+        authority,
+        signer,
+        SdsOptions {
+            trust_domain: args.trust_domain.clone(),
+            workload_cert_ttl: args.workload_cert_ttl,
+        },
+    );
+    Ok(Some(SecurePort {
+        listener,
+        tls,
+        auth: Arc::new(issuer),
+        certificates,
+        serving,
+    }))
+}
+
+/// `meshd token`: prints a token for a service account, signed with the CA directory's
+/// token key.
+pub fn token(args: &TokenArgs) -> anyhow::Result<ExitCode> {
+    let signer = TokenSigner::load_or_create(&args.ca_dir)?;
+    let identity = Identity {
+        namespace: args.namespace.clone(),
+        service_account: args.service_account.clone(),
+    };
+    for (flag, value) in [
+        ("--namespace", &identity.namespace),
+        ("--service-account", &identity.service_account),
+    ] {
+        if !crate::mesh::build::names::is_dns_label(value) && !value.contains('.') {
+            anyhow::bail!("{flag} {value:?} is not a Kubernetes name");
+        }
+    }
+    // No final newline: `meshd token > FILE` makes a file Envoy can send as it is.
+    print!("{}", signer.mint(&identity, args.ttl)?);
+    Ok(ExitCode::SUCCESS)
+}
