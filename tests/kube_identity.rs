@@ -3,7 +3,10 @@
 //! every namespace (existing, new, deleted, edited), `istio-ca-secret` created once and
 //! reused, `cacerts` honoured, and TokenReview with real ServiceAccount tokens.
 
+mod common;
+
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -16,6 +19,8 @@ use meshd::identity::lease::{LeaderElector, LeaseConfig, LEASE_NAME};
 use meshd::identity::root_configmap::{RootCertPublisher, ROOT_CERT_KEY, ROOT_CONFIGMAP};
 use meshd::identity::token_review::{KubeIdentity, Refusal, TokenReviewAuthenticator};
 use tokio::sync::watch;
+
+use common::{free_port, Meshd};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-testenv.sh")
@@ -30,6 +35,10 @@ struct ApiServer {
 
 impl ApiServer {
     fn start(dir: &Path) -> ApiServer {
+        // One start at a time in this binary: concurrent starts on a loaded machine have
+        // failed (the script picks free ports and releases them before etcd binds them).
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let built = Command::new(script())
             .arg("build")
             .stderr(Stdio::inherit())
@@ -467,4 +476,100 @@ fn token_review_accepts_a_service_account_token_and_refuses_others() {
 fn forged(token: &str) -> String {
     let (signed, signature) = token.rsplit_once('.').expect("a JWT");
     format!("{signed}.{}", signature.chars().rev().collect::<String>())
+}
+
+/// `meshd serve --kubernetes` as replica `pod` (its `POD_NAME`), its log in `log`.
+fn spawn_replica(kubeconfig: &Path, pod: &str, log: &Path) -> Meshd {
+    let addr = || -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().unwrap() };
+    let (xds, admin, secure) = (addr(), addr(), addr());
+    let child = Command::new(env!("CARGO_BIN_EXE_meshd"))
+        .args(["serve", "--kubernetes", "--kubeconfig"])
+        .arg(kubeconfig)
+        .args(["--xds-addr", &xds.to_string()])
+        .args(["--admin-addr", &admin.to_string()])
+        .args(["--secure-xds-addr", &secure.to_string()])
+        .env("POD_NAME", pod)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "meshd=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("creating the meshd log"))
+        .spawn()
+        .expect("start meshd");
+    Meshd { child, xds, admin }
+}
+
+/// PEM text without its line breaks, to compare encodings of one certificate.
+fn flat(pem: &str) -> String {
+    pem.split_whitespace().collect()
+}
+
+#[test]
+fn two_meshd_replicas_share_one_root_and_hand_over_the_writes() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let server = ApiServer::start(&tmp.path().join("kube"));
+    server.kubectl(&["apply", "-f", "-"], NAMESPACES);
+    let logs = [tmp.path().join("a.log"), tmp.path().join("b.log")];
+    let mut replicas = [
+        Some(spawn_replica(&server.kubeconfig(), "meshd-a", &logs[0])),
+        Some(spawn_replica(&server.kubeconfig(), "meshd-b", &logs[1])),
+    ];
+    for replica in replicas.iter().flatten() {
+        replica.wait_ready(Duration::from_secs(60));
+    }
+    let dump_logs = || {
+        logs.iter()
+            .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    runtime().block_on(async {
+        let client = server.client().await;
+        let secrets = Api::<Secret>::namespaced(client.clone(), "istio-system");
+        let secret = secrets
+            .get(ca_secret::ISTIO_CA_SECRET)
+            .await
+            .unwrap_or_else(|e| panic!("istio-ca-secret: {e}\n{}", dump_logs()));
+        let root = String::from_utf8(secret.data.unwrap()["ca-cert.pem"].0.clone()).unwrap();
+        let root_published = |namespace: &'static str| {
+            let client = client.clone();
+            let root = flat(&root);
+            async move {
+                root_configmap(&client, namespace)
+                    .await
+                    .and_then(|cm| cm.data)
+                    .and_then(|d| d.get(ROOT_CERT_KEY).cloned())
+                    .filter(|pem| flat(pem) == root)
+                    .map(|_| ())
+            }
+        };
+        eventually("the stored root published in shop", || {
+            root_published("shop")
+        })
+        .await;
+        let leader = holder(&client).await.expect("a leader");
+        let index = match leader.as_str() {
+            "meshd-a" => 0,
+            "meshd-b" => 1,
+            other => panic!("holder {other}"),
+        };
+
+        // The leader stops (SIGTERM releases the lease): the other replica leads and, with
+        // the same root, puts back a deleted ConfigMap.
+        let mut stopped = replicas[index].take().unwrap();
+        stopped.signal("TERM");
+        assert!(stopped.wait_exit(Duration::from_secs(30)).success());
+        let other = if index == 0 { "meshd-b" } else { "meshd-a" };
+        eventually("the other replica holds the lease", || async {
+            (holder(&client).await.as_deref() == Some(other)).then_some(())
+        })
+        .await;
+        Api::<ConfigMap>::namespaced(client.clone(), "shop")
+            .delete(ROOT_CONFIGMAP, &DeleteParams::default())
+            .await
+            .expect("deleting the root ConfigMap");
+        eventually("the new leader re-publishes the same root", || {
+            root_published("shop")
+        })
+        .await;
+    });
 }

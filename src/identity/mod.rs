@@ -3,6 +3,7 @@
 //! certificate published in every namespace (`root_configmap`, leader only), and callers
 //! authenticated with ServiceAccount tokens through TokenReview (`token_review`).
 
+pub mod ca_link;
 pub mod ca_secret;
 pub mod lease;
 pub mod root_configmap;
