@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod envoy;
+pub mod identity;
 pub mod mesh;
 pub mod pipeline;
 pub mod problem;

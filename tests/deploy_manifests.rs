@@ -282,3 +282,47 @@ fn example_sidecar_is_stock_envoy_with_the_bootstrap_meshd_prints() {
         assert!(caps.iter().any(|c| c == "NET_ADMIN"), "{name}: {caps:?}");
     }
 }
+
+#[test]
+fn meshd_names_itself_in_the_leader_lease_by_its_pod_name() {
+    let docs = documents("meshd.yaml");
+    let deployment: Deployment = object(&docs, "Deployment", "meshd");
+    let pod = deployment.spec.expect("spec").template.spec.expect("pod");
+    let container = pod
+        .containers
+        .iter()
+        .find(|c| c.name == "meshd")
+        .expect("meshd container");
+    let pod_name = container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "POD_NAME")
+        .expect("POD_NAME in the environment");
+    let field = pod_name
+        .value_from
+        .as_ref()
+        .and_then(|v| v.field_ref.as_ref())
+        .expect("POD_NAME from the downward API");
+    assert_eq!(field.field_path, "metadata.name");
+
+    // The names meshd writes are the ones the Role lets it update.
+    let role: Role = object(&docs, "Role", "meshd");
+    let updatable: BTreeSet<String> = role
+        .rules
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.verbs.iter().any(|v| v == "update"))
+        .flat_map(|r| r.resource_names.clone().unwrap_or_default())
+        .collect();
+    assert!(updatable.contains(meshd::identity::lease::LEASE_NAME));
+    assert!(updatable.contains(meshd::identity::ca_secret::ISTIO_CA_SECRET));
+    let cluster_role: ClusterRole = object(&docs, "ClusterRole", "meshd");
+    assert!(cluster_role.rules.unwrap_or_default().iter().any(|r| {
+        r.verbs.iter().any(|v| v == "update")
+            && r.resource_names.as_ref().is_some_and(|n| {
+                n.iter()
+                    .any(|n| n == meshd::identity::root_configmap::ROOT_CONFIGMAP)
+            })
+    }));
+}

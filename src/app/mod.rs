@@ -37,7 +37,18 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let admin_listener = tokio::net::TcpListener::bind(config.admin_addr)
         .await
         .with_context(|| format!("binding admin address {}", config.admin_addr))?;
-    let secure = secure::prepare(&config.ca).await?;
+    let kube_client = match &config.source {
+        SourceConfig::Kubernetes { kubeconfig, .. } => {
+            Some(crate::source::kube::client(kubeconfig.as_deref()).await?)
+        }
+        SourceConfig::Dir(_) => None,
+    };
+    let kube_identity = kube_client.clone().map(|client| secure::KubeIdentity {
+        client,
+        root_namespace: config.translate.root_namespace.clone(),
+    });
+    let mut secure = secure::prepare(&config.ca, kube_identity).await?;
+    let identity = secure.as_mut().and_then(|port| port.identity.take());
 
     info!(
         xds = %xds_listener.local_addr()?,
@@ -53,16 +64,13 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let (options_tx, options_rx) = tokio::sync::watch::channel(config.translate.clone());
     let inputs = match &config.source {
         SourceConfig::Dir(dir) => FileSource::start(dir.clone(), config.poll_interval),
-        SourceConfig::Kubernetes {
-            kubeconfig,
-            config_dir,
-        } => {
+        SourceConfig::Kubernetes { config_dir, .. } => {
             let mesh = crate::source::kube::MeshWatch {
                 namespace: config.translate.root_namespace.clone(),
                 flags: config.translate.clone(),
                 options: options_tx,
             };
-            let client = crate::source::kube::client(kubeconfig.as_deref()).await?;
+            let client = kube_client.clone().expect("made above for --kubernetes");
             let cluster = KubeSource::start(client, mesh);
             match config_dir {
                 Some(dir) => crate::source::combined::combine(
@@ -108,6 +116,15 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         info!(signal, "shutting down");
         stop_tx.send_replace(true);
     });
+    // The lease is handed back at the signal, not after the drain: another replica takes
+    // over the writes while this one still drains its streams.
+    let released = identity.map(|identity| {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _ = stop.wait_for(|s| *s).await;
+            identity.stop().await;
+        })
+    });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -144,6 +161,9 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::select! {
         result = both => result?,
         result = admin => result.context("admin server")?.context("admin server")?,
+    }
+    if let Some(released) = released {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), released).await;
     }
     Ok(())
 }

@@ -13,6 +13,8 @@ use crate::ca::args::{CaArgs, SecureAddr, TokenArgs};
 use crate::ca::certificate_service::CertificateService;
 use crate::ca::serving::{ServingCert, SERVING_TTL};
 use crate::ca::{Authority, Identity, SdsIssuer, SdsOptions, TokenSigner};
+use crate::identity::ca_link::authority_from_secrets;
+use crate::identity::runtime::IdentityRuntime;
 use crate::xds::CallerAuth;
 
 /// What the secure port is served with.
@@ -24,10 +26,21 @@ pub struct SecurePort {
     pub certificates: CertificateService,
     /// Kept alive: dropping it stops the renewal of the serving certificate.
     pub serving: Arc<ServingCert>,
+    /// With `--kubernetes`: the leader election and root ConfigMap publishing.
+    pub identity: Option<IdentityRuntime>,
+}
+
+/// The cluster, with `--kubernetes`: the CA, callers and root publishing live there.
+pub struct KubeIdentity {
+    pub client: kube::Client,
+    pub root_namespace: String,
 }
 
 /// Binds the secure port (unless it is off) and loads or makes the CA.
-pub async fn prepare(args: &CaArgs) -> anyhow::Result<Option<SecurePort>> {
+pub async fn prepare(
+    args: &CaArgs,
+    kube: Option<KubeIdentity>,
+) -> anyhow::Result<Option<SecurePort>> {
     let SecureAddr::On(addr) = args.secure_xds_addr else {
         info!("secure xds port off (--secure-xds-addr off): no workload secrets are served");
         return Ok(None);
@@ -45,7 +58,14 @@ pub async fn prepare(args: &CaArgs) -> anyhow::Result<Option<SecurePort>> {
     })
     .await?
     .context("loading the certificate authority")?;
-    if args.ca_dir.is_none() {
+    // With a cluster and no --ca-dir the root lives in the root namespace's Secrets.
+    let authority = match (&kube, &args.ca_dir) {
+        (Some(kube), None) => {
+            authority_from_secrets(kube.client.clone(), &kube.root_namespace).await?
+        }
+        _ => authority,
+    };
+    if args.ca_dir.is_none() && kube.is_none() {
         warn!(
             "no --ca-dir: the root CA and the token key live in memory only; a restart \
              changes the root, so every proxy must be re-bootstrapped with the new one"
@@ -56,16 +76,27 @@ pub async fn prepare(args: &CaArgs) -> anyhow::Result<Option<SecurePort>> {
     let serving = ServingCert::start(authority.clone(), args.server_names.clone(), SERVING_TTL)
         .context("issuing meshd's serving certificate")?;
     let tls = serving.server_config()?;
-    let signer: Arc<dyn crate::ca::Authenticator> = Arc::new(signer);
+    let signer = Arc::new(signer);
+    let (authenticator, identity) = match kube {
+        Some(kube) => (
+            crate::identity::ca_link::authenticator(kube.client.clone(), signer),
+            Some(IdentityRuntime::start(
+                kube.client,
+                &kube.root_namespace,
+                authority.trust_bundle().to_string(),
+            )),
+        ),
+        None => (signer as Arc<dyn crate::ca::Authenticator>, None),
+    };
     let certificates = CertificateService::new(
         authority.clone(),
-        signer.clone(),
+        authenticator.clone(),
         args.trust_domain.clone(),
         args.workload_cert_ttl,
     );
     let issuer = SdsIssuer::new(
         authority,
-        signer,
+        authenticator,
         SdsOptions {
             trust_domain: args.trust_domain.clone(),
             workload_cert_ttl: args.workload_cert_ttl,
@@ -77,6 +108,7 @@ pub async fn prepare(args: &CaArgs) -> anyhow::Result<Option<SecurePort>> {
         auth: Arc::new(issuer),
         certificates,
         serving,
+        identity,
     }))
 }
 

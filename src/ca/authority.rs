@@ -142,6 +142,26 @@ impl Authority {
         })
     }
 
+    /// Builds the authority from PEM text kept elsewhere (the Kubernetes Secrets of
+    /// `identity::ca_secret`); `origin` names where, for logs and errors.
+    pub fn from_pems(
+        cert_pem: &str,
+        key_pem: &str,
+        root: Option<&str>,
+        chain: Option<&str>,
+        origin: &str,
+    ) -> Result<Authority, CaError> {
+        let key = KeyPair::from_pem(key_pem)
+            .map_err(|e| CaError::part(CA_KEY, &format!("not a private key: {e}")))?;
+        Authority::from_parts(cert_pem, key, root, chain, "").map(|a| a.with_origin(origin))
+    }
+
+    /// A new self-signed root as PEM (certificate, key), to be stored elsewhere.
+    pub fn new_root_pems() -> Result<(String, String), CaError> {
+        let (cert_pem, key) = new_root()?;
+        Ok((cert_pem, key.serialize_pem()))
+    }
+
     fn with_origin(mut self, origin: &str) -> Self {
         self.origin = origin.to_string();
         self

@@ -46,6 +46,8 @@ pub enum AuthError {
     WrongIssuer(String),
     #[error("token subject {0:?} is not a service account (system:serviceaccount:NS:SA)")]
     NotServiceAccount(String),
+    #[error("token refused by the Kubernetes TokenReview: {0}")]
+    Refused(String),
 }
 
 /// Turns a caller's bearer token into the workload identity it proves. Small on purpose:
