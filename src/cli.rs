@@ -103,6 +103,12 @@ pub struct MeshArgs {
     /// says otherwise: ALLOW_ANY passes it through, REGISTRY_ONLY blocks it.
     #[arg(long, value_enum, default_value_t = OutboundTrafficPolicy::AllowAny)]
     pub outbound_traffic_policy: OutboundTrafficPolicy,
+    /// Mutual TLS between sidecars: automatic mTLS to endpoints with a sidecar,
+    /// DestinationRule ISTIO_MUTUAL and PeerAuthentication, with the workload certificate
+    /// and roots from SDS (`default`, `ROOTCA`). Only for proxies that get those secrets
+    /// (on the authenticated port); without it sidecars talk plaintext.
+    #[arg(long)]
+    pub mtls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,6 +133,8 @@ impl MeshArgs {
                 OutboundTrafficPolicy::RegistryOnly => OutboundPolicy::RegistryOnly,
             },
             serve_gateway_secrets,
+            mtls: self.mtls,
+            ..Default::default()
         }
     }
 }

@@ -183,5 +183,6 @@ fn istio_objects_in_use(model: &crate::mesh::MeshModel) -> Value {
         "Gateway": keys(&model.gateways),
         "AuthorizationPolicy": keys(&model.authorization_policies),
         "RequestAuthentication": keys(&model.request_authentications),
+        "PeerAuthentication": keys(&model.peer_authentications),
     })
 }

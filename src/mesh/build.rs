@@ -18,6 +18,7 @@ mod istio_test_support;
 mod jwt;
 pub use jwt::check_jwks;
 pub(crate) mod names;
+mod peer_authentication;
 mod secret;
 mod service;
 mod service_entry;
@@ -168,6 +169,12 @@ impl Parts {
                 let ra = jwt::check(ra)?;
                 let authns = &mut self.model.request_authentications;
                 authns.insert(ra.key.clone(), Arc::new(ra));
+            }
+            KubeObject::PeerAuthentication(pa) => {
+                let pa = peer_authentication::check(pa)?;
+                self.model
+                    .peer_authentications
+                    .insert(pa.key.clone(), Arc::new(pa));
             }
         }
         Ok(())

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod model;
 pub mod origin;
+pub mod peer_authentication;
 pub mod protocol;
 pub mod proxy;
 pub mod secret;

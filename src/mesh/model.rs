@@ -139,6 +139,9 @@ pub struct MeshModel {
     /// JWKS documents fetched from RequestAuthentication `jwksUri`s, by URI (filled by the
     /// fetcher beside the source; absent while not fetched).
     pub fetched_jwks: BTreeMap<String, Arc<str>>,
+    /// Checked PeerAuthentications (`mesh::peer_authentication` picks the one that applies).
+    pub peer_authentications:
+        BTreeMap<ObjectKey, Arc<super::peer_authentication::PeerAuthentication>>,
 }
 
 impl MeshModel {

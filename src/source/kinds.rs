@@ -160,6 +160,13 @@ pub static KINDS: &[KindSpec] = &[
             )?))
         },
     },
+    KindSpec {
+        group: ISTIO_SECURITY,
+        versions: ISTIO_SECURITY_VERSIONS,
+        kind: "PeerAuthentication",
+        namespaced: true,
+        decode: |s| Ok(KubeObject::PeerAuthentication(decode::<IstioObject<_>>(s)?)),
+    },
 ];
 
 /// The kind an object's `apiVersion` and `kind` name, when meshd reads it.

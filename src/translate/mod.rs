@@ -24,6 +24,7 @@ pub mod gateway;
 pub mod http_route;
 pub mod inbound_ports;
 pub mod listener;
+pub mod mtls;
 pub mod naming;
 pub mod node;
 pub mod route;
@@ -45,6 +46,7 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::google::protobuf::Duration;
 
 use crate::envoy::{type_url, ProxyResources, Resource, ResourceMap};
+use crate::mesh::peer_authentication::{self, InboundMtls, MtlsMode};
 use crate::mesh::{MeshModel, ProxyId, ProxyType};
 use inbound_ports::{inbound_ports, InboundPorts};
 use scope::key::{proxy_labels, scope_key};
@@ -57,6 +59,9 @@ struct InboundParts {
 }
 
 type Cache<K, V> = RwLock<HashMap<K, Arc<V>>>;
+
+/// What inbound parts depend on: the scope, the served ports and their mTLS modes.
+type InboundKey = (ScopeKey, InboundPorts, InboundMtls);
 
 /// Translates one generation of the mesh model for any number of proxies. Each part is
 /// built on first use; `Translator::next` carries parts whose inputs did not change over to
@@ -74,11 +79,12 @@ pub struct Translator {
     listeners: Cache<ScopeKey, ResourceMap>,
     /// Outbound route configs: depend on services and Istio config.
     routes: Cache<ScopeKey, ResourceMap>,
-    /// Port sets of workloads the model knows: carried to the next generation.
-    inbound_by_ports: Cache<(ScopeKey, InboundPorts), InboundParts>,
+    /// Port sets (and their mTLS modes) of workloads the model knows: carried to the next
+    /// generation.
+    inbound_by_ports: Cache<InboundKey, InboundParts>,
     /// Port sets found only through a proxy's metadata labels: at most
     /// `MAX_CLAIMED_PORT_SETS`, built again by each generation.
-    inbound_by_claimed_ports: Cache<(ScopeKey, InboundPorts), InboundParts>,
+    inbound_by_claimed_ports: Cache<InboundKey, InboundParts>,
     /// Router proxies' listeners, routes and secrets, by scope and listen ports.
     gateway_parts: Cache<(ScopeKey, gateway::PortMap), gateway::GatewayParts>,
 }
@@ -146,6 +152,7 @@ fn istio_config_same(a: &MeshModel, b: &MeshModel) -> bool {
         && a.destination_rules == b.destination_rules
         && a.sidecars == b.sidecars
         && a.gateways == b.gateways
+        && a.peer_authentications == b.peer_authentications
 }
 
 impl Translator {
@@ -179,11 +186,15 @@ impl Translator {
             && (endpoints_same
                 || listener::outbound::headless_endpoints(&previous.model)
                     == listener::outbound::headless_endpoints(&model));
-        // DNS clusters carry their endpoints inline.
+        // DNS clusters carry their endpoints inline; under mTLS, clusters verify the
+        // identities of the endpoints and pick mTLS by their sidecars.
         let clusters_same = services_same
             && (endpoints_same
-                || cluster::resolution::dns_endpoints(&previous.model)
-                    == cluster::resolution::dns_endpoints(&model));
+                || (cluster::resolution::dns_endpoints(&previous.model)
+                    == cluster::resolution::dns_endpoints(&model)
+                    && (!previous.options.mtls
+                        || mtls::upstream::endpoint_inputs(&previous.model)
+                            == mtls::upstream::endpoint_inputs(&model))));
         Translator {
             options: previous.options.clone(),
             index: OnceLock::new(),
@@ -287,6 +298,7 @@ impl Translator {
         key: &ScopeKey,
         labels: &BTreeMap<String, String>,
         ports: &InboundPorts,
+        mtls: &InboundMtls,
         proxy_ip: &str,
     ) -> InboundParts {
         let mut clusters =
@@ -300,7 +312,7 @@ impl Translator {
         };
         clusters.extend(encode_all(type_url::CLUSTER, inbound_clusters, |c| &c.name));
         let mut listeners = ResourceMap::clone(&self.listeners(key, labels));
-        let mut inbound = listener::inbound::virtual_inbound(ports);
+        let mut inbound = listener::inbound::virtual_inbound(ports, mtls);
         let security =
             crate::mesh::security::WorkloadSecurity::from_keys(&self.model, &key.security);
         authz::secure_inbound(
@@ -323,10 +335,11 @@ impl Translator {
         key: &ScopeKey,
         labels: &BTreeMap<String, String>,
         ports: InboundPorts,
+        mtls: InboundMtls,
         of_model_workload: bool,
     ) -> Arc<InboundParts> {
-        let cache_key = (key.clone(), ports);
-        let build = || self.inbound_parts(key, labels, &cache_key.1, "");
+        let cache_key = (key.clone(), ports, mtls);
+        let build = || self.inbound_parts(key, labels, &cache_key.1, &cache_key.2, "");
         if of_model_workload {
             cached_bounded(&self.inbound_by_ports, &cache_key, MAX_SCOPES, build)
         } else if let Some(hit) = self
@@ -365,6 +378,20 @@ impl Translator {
         (ports, shared)
     }
 
+    /// The mTLS modes the proxy's inbound side enforces: its PeerAuthentications' under
+    /// `--mtls`, else plaintext everywhere.
+    fn inbound_mtls(&self, proxy: &ProxyId, labels: &BTreeMap<String, String>) -> InboundMtls {
+        if !self.options.mtls {
+            return InboundMtls::uniform(MtlsMode::Disable);
+        }
+        peer_authentication::inbound_mtls(
+            &self.model,
+            &self.options.root_namespace,
+            &proxy.namespace,
+            labels,
+        )
+    }
+
     /// The scope key of `proxy` and the labels it was derived from.
     pub fn scope_key(&self, proxy: &ProxyId) -> (ScopeKey, BTreeMap<String, String>) {
         let labels = proxy_labels(&self.model, proxy);
@@ -379,18 +406,20 @@ impl Translator {
             return self.router_resources(proxy, &key, &labels);
         }
         let cluster_key = key.for_clusters(self.index());
+        let mtls = self.inbound_mtls(proxy, &labels);
         // A Sidecar with ingress listeners replaces the ports of the workload's services.
         let inbound = match sidecar_ingress::of_scope(&self.model, &key) {
             Some(ingress) if sidecar_ingress::uses_proxy_ip(&ingress) => {
                 let ports = sidecar_ingress::chain_ports(&ingress);
-                Arc::new(self.inbound_parts(&key, &labels, &ports, &proxy.ip))
+                Arc::new(self.inbound_parts(&key, &labels, &ports, &mtls, &proxy.ip))
             }
             Some(ingress) => {
-                self.inbound(&key, &labels, sidecar_ingress::chain_ports(&ingress), true)
+                let ports = sidecar_ingress::chain_ports(&ingress);
+                self.inbound(&key, &labels, ports, mtls, true)
             }
             None => {
                 let (ports, of_model) = self.inbound_ports_of(proxy);
-                self.inbound(&key, &labels, ports, of_model)
+                self.inbound(&key, &labels, ports, mtls, of_model)
             }
         };
         let mut out = ProxyResources::default();

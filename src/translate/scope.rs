@@ -35,6 +35,11 @@ pub struct TranslateOptions {
     /// Whether gateway private keys may be served over SDS before streams are authenticated
     /// (`--insecure-serve-gateway-secrets`).
     pub serve_gateway_secrets: bool,
+    /// Whether sidecars have workload certificates over SDS, so that meshd configures
+    /// mutual TLS between them (`--mtls`; `translate::mtls`).
+    pub mtls: bool,
+    /// The SPIFFE trust domain of workload identities.
+    pub trust_domain: String,
 }
 
 /// istiod's default root namespace.
@@ -46,6 +51,8 @@ impl Default for TranslateOptions {
             root_namespace: DEFAULT_ROOT_NAMESPACE.to_string(),
             outbound_traffic_policy: OutboundPolicy::AllowAny,
             serve_gateway_secrets: false,
+            mtls: false,
+            trust_domain: crate::mesh::DEFAULT_DOMAIN_SUFFIX.to_string(),
         }
     }
 }

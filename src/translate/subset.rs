@@ -1,14 +1,17 @@
 //! The clusters and load assignments of one service port under the DestinationRule that
 //! applies to it: the service's own cluster with the rule's policy, and one cluster per
 //! subset, `outbound|<port>|<subset>|<fqdn>`, whose endpoints are those the subset's labels
-//! select and whose policy is the subset's merged over the rule's (istiod's merge).
+//! select and whose policy is the subset's merged over the rule's (istiod's merge), mesh
+//! mTLS last (`mtls::upstream`).
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 
 use super::cluster::{outbound_subset_cluster, resolution};
 use super::endpoint::load_assignment_of;
+use super::mtls;
 use super::naming;
+use super::scope::TranslateOptions;
 use super::traffic_policy::{apply, effective_policy};
 use crate::mesh::traffic::{DestinationRule, LbPolicy, Resolution, Subset};
 use crate::mesh::{Endpoint, MeshModel, Service, ServicePort};
@@ -30,6 +33,7 @@ fn targets(rule: Option<&DestinationRule>) -> impl Iterator<Item = Option<&Subse
 /// carries the endpoints of its subset inline and is left out without any (as istiod).
 pub fn clusters(
     model: &MeshModel,
+    options: &TranslateOptions,
     service: &Service,
     port: &ServicePort,
     rule: Option<&DestinationRule>,
@@ -44,11 +48,16 @@ pub fn clusters(
                 |e| subset.is_none_or(|s| selects(s, e)),
                 outbound_subset_cluster(service, port, name),
             )?;
-            apply(
-                &mut cluster,
-                &effective_policy(rule, subset, port.port),
+            let policy = effective_policy(rule, subset, port.port);
+            apply(&mut cluster, &policy, port);
+            let target = mtls::upstream::Target {
+                model,
+                options,
+                service,
                 port,
-            );
+                subset: name,
+            };
+            mtls::upstream::apply(&mut cluster, policy.tls.as_ref(), &target);
             Some(cluster)
         })
         .collect()

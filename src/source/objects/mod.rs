@@ -13,10 +13,12 @@ use crate::problem::ObjectRef;
 
 mod core;
 pub mod networking;
+mod peer_authentication;
 mod secret;
 pub mod security;
 
 pub use self::core::*;
+pub use self::peer_authentication::*;
 pub use self::secret::Secret;
 
 /// Declares `KubeObject` with one variant per kind, and the accessors every variant shares.
@@ -66,6 +68,7 @@ kube_objects! {
     Gateway(networking::IstioObject<networking::GatewaySpec>),
     AuthorizationPolicy(networking::IstioObject<security::AuthorizationPolicySpec>),
     RequestAuthentication(networking::IstioObject<security::RequestAuthenticationSpec>),
+    PeerAuthentication(networking::IstioObject<PeerAuthenticationSpec>),
 }
 
 impl KubeObject {
@@ -103,6 +106,9 @@ pub struct ObjectMeta {
     pub labels: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_as_default")]
     pub annotations: BTreeMap<String, String>,
+    /// RFC 3339, when the API server set it: istiod prefers the oldest of competing
+    /// PeerAuthentications.
+    pub creation_timestamp: Option<String>,
     /// Set while the object is being deleted (a terminating pod).
     pub deletion_timestamp: Option<String>,
 }

@@ -33,9 +33,14 @@ pub fn http_inspector_filter() -> ListenerFilter {
 /// waiting for a client byte that never comes. `ports` must not be empty.
 pub fn http_inspector_filter_on_ports(ports: &[u16]) -> ListenerFilter {
     ListenerFilter {
-        filter_disabled: Some(not(any_port(ports))),
+        filter_disabled: Some(disabled_but_on(ports)),
         ..http_inspector_filter()
     }
+}
+
+/// A `filter_disabled` predicate that leaves a listener filter on for `ports` only.
+pub fn disabled_but_on(ports: &[u16]) -> ListenerFilterChainMatchPredicate {
+    not(any_port(ports))
 }
 
 fn port_rule(port: u16) -> ListenerFilterChainMatchPredicate {

@@ -15,3 +15,12 @@ pub fn tls_inspector_filter() -> ListenerFilter {
         ..Default::default()
     }
 }
+
+/// The inspector only on connections to `ports` (see `http_inspector_filter_on_ports`):
+/// a server-first protocol elsewhere is not held waiting for a ClientHello.
+pub fn tls_inspector_filter_on_ports(ports: &[u16]) -> ListenerFilter {
+    ListenerFilter {
+        filter_disabled: Some(super::http_inspector::disabled_but_on(ports)),
+        ..tls_inspector_filter()
+    }
+}

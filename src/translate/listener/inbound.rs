@@ -3,73 +3,110 @@
 //! filter chain per served target port (`0.0.0.0_<port>`) sends it to `inbound|<port>||`,
 //! through the HTTP connection manager for HTTP ports. Anything else passes through to the
 //! application as dialled. Ports whose protocol is not declared get two chains instead, HTTP
-//! detected by `http_inspector` and TCP (`sniffing`). Depends only on the inbound port set,
-//! so proxies with the same ports share it.
+//! detected by `http_inspector` and TCP (`sniffing`). Under mTLS each port's chains follow
+//! its PeerAuthentication mode (`mtls::inbound`). Depends only on the inbound port set and
+//! the modes, so proxies with the same ones share it.
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
-use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
+use envoy_types::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
+use envoy_types::pb::google::protobuf::UInt32Value;
 
-use super::sniffing;
 use super::{
-    destination_port_match, listener, listener_filters_without_deadline,
-    max_connections_per_socket_event, tcp_chain,
+    listener, listener_filters_without_deadline, max_connections_per_socket_event, tcp_chain,
 };
+use crate::mesh::peer_authentication::{InboundMtls, MtlsMode};
 use crate::mesh::Protocol;
 use crate::translate::filter::hcm::{hcm_filter, Routes, Side};
 use crate::translate::filter::http_inspector::http_inspector_filter_on_ports;
 use crate::translate::filter::original_dst::original_dst_filter;
+use crate::translate::filter::tcp_proxy::tcp_proxy_filter;
+use crate::translate::filter::tls_inspector::tls_inspector_filter_on_ports;
 use crate::translate::inbound_ports::InboundPorts;
+use crate::translate::mtls::inbound::{
+    downstream_socket, needs_http_inspector, needs_tls_inspector, variants, Variant,
+};
 use crate::translate::naming;
 use crate::translate::route::inbound_route_config;
 
-fn port_chain(port: u16, protocol: Protocol) -> FilterChain {
-    let name = naming::wildcard_listener(port);
-    if !protocol.is_http() {
-        return tcp_chain(&name, &naming::inbound_cluster(port), Some(port));
-    }
-    FilterChain {
-        name,
-        filter_chain_match: Some(destination_port_match(port)),
-        filters: vec![hcm_filter(
+fn chain(port: u16, protocol: Protocol, v: &Variant) -> FilterChain {
+    let filter = if v.http {
+        hcm_filter(
             Side::Inbound {
                 http2: protocol.is_http2(),
             },
             &naming::inbound_stat_prefix(port),
             Routes::Inline(Box::new(inbound_route_config(port, protocol))),
-        )],
+        )
+    } else {
+        tcp_proxy_filter(&naming::inbound_cluster(port))
+    };
+    FilterChain {
+        name: naming::wildcard_listener(port),
+        filter_chain_match: Some(FilterChainMatch {
+            destination_port: Some(UInt32Value {
+                value: u32::from(port),
+            }),
+            transport_protocol: v.transport_protocol.to_string(),
+            application_protocols: v.application_protocols.clone(),
+            ..Default::default()
+        }),
+        filters: vec![filter],
+        transport_socket: v.mtls.then(downstream_socket),
         ..Default::default()
     }
 }
 
-pub fn virtual_inbound(ports: &InboundPorts) -> Listener {
+/// The chains of one target port under its mTLS mode (`mtls::inbound`).
+#[cfg(test)]
+fn port_chains(port: u16, protocol: Protocol, mode: MtlsMode) -> Vec<FilterChain> {
+    variants(mode, protocol)
+        .iter()
+        .map(|v| chain(port, protocol, v))
+        .collect()
+}
+
+/// `virtualInbound` for the target ports `ports`, each accepting what `mtls` says.
+pub fn virtual_inbound(ports: &InboundPorts, mtls: &InboundMtls) -> Listener {
     let mut filter_chains = vec![tcp_chain(
         &naming::blackhole_chain(naming::VIRTUAL_INBOUND),
         naming::BLACKHOLE_CLUSTER,
         // A connection whose original destination is 15006 itself would loop.
         Some(naming::INBOUND_CAPTURE_PORT),
     )];
-    let mut sniffed = Vec::new();
+    let mut http_inspected = Vec::new();
+    let mut tls_inspected = Vec::new();
     for (port, protocol) in ports {
-        if protocol.is_sniffed() {
-            sniffed.push(*port);
-            filter_chains.extend(sniffing::inbound_chains(*port));
-        } else {
-            filter_chains.push(port_chain(*port, *protocol));
+        let vs = variants(mtls.mode(*port), *protocol);
+        if needs_http_inspector(&vs) {
+            http_inspected.push(*port);
         }
+        if needs_tls_inspector(&vs) {
+            tls_inspected.push(*port);
+        }
+        filter_chains.extend(vs.iter().map(|v| chain(*port, *protocol, v)));
     }
     let mut listener_filters = vec![original_dst_filter()];
-    if !sniffed.is_empty() {
-        listener_filters.push(http_inspector_filter_on_ports(&sniffed));
+    // TLS first: the HTTP inspector leaves connections found to be TLS alone.
+    if !tls_inspected.is_empty() {
+        listener_filters.push(tls_inspector_filter_on_ports(&tls_inspected));
+    }
+    if !http_inspected.is_empty() {
+        listener_filters.push(http_inspector_filter_on_ports(&http_inspected));
+    }
+    let mut passthrough = tcp_chain(
+        naming::PASSTHROUGH_CHAIN,
+        naming::INBOUND_PASSTHROUGH_CLUSTER,
+        None,
+    );
+    // Ports no service declares still take mTLS only when the workload is STRICT.
+    if mtls.default == MtlsMode::Strict {
+        passthrough.transport_socket = Some(downstream_socket());
     }
     listener_filters_without_deadline(Listener {
         max_connections_to_accept_per_socket_event: max_connections_per_socket_event(),
         listener_filters,
         filter_chains,
-        default_filter_chain: Some(tcp_chain(
-            naming::PASSTHROUGH_CHAIN,
-            naming::INBOUND_PASSTHROUGH_CLUSTER,
-            None,
-        )),
+        default_filter_chain: Some(passthrough),
         ..listener(
             naming::VIRTUAL_INBOUND.to_string(),
             naming::WILDCARD_ADDRESS,
@@ -97,14 +134,19 @@ mod tests {
 
     #[test]
     fn inbound_stat_prefixes_as_istiod_names_them() {
-        let http =
-            HttpConnectionManager::decode(config(&port_chain(9080, Protocol::Grpc))).unwrap();
+        let http = HttpConnectionManager::decode(config(
+            &port_chains(9080, Protocol::Grpc, MtlsMode::Disable)[0],
+        ))
+        .unwrap();
         assert_eq!(http.stat_prefix, "inbound_0.0.0.0_9080;");
         assert!(
             http.http2_protocol_options.is_some(),
             "gRPC port speaks HTTP/2"
         );
-        let tcp = TcpProxy::decode(config(&port_chain(3306, Protocol::Tcp))).unwrap();
+        let tcp = TcpProxy::decode(config(
+            &port_chains(3306, Protocol::Tcp, MtlsMode::Disable)[0],
+        ))
+        .unwrap();
         assert_eq!(tcp.stat_prefix, "inbound|3306||");
     }
 
@@ -115,7 +157,7 @@ mod tests {
             (9080, Protocol::Http),
             (3306, Protocol::Tcp),
         ]);
-        let l = virtual_inbound(&ports);
+        let l = virtual_inbound(&ports, &InboundMtls::uniform(MtlsMode::Disable));
         let names: Vec<&str> = l.filter_chains.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -137,7 +179,10 @@ mod tests {
         );
         assert!(l.listener_filters[1].filter_disabled.is_some());
         // Without sniffed ports, nothing reads ahead.
-        let declared = virtual_inbound(&InboundPorts::from([(9080, Protocol::Http)]));
+        let declared = virtual_inbound(
+            &InboundPorts::from([(9080, Protocol::Http)]),
+            &InboundMtls::uniform(MtlsMode::Disable),
+        );
         assert_eq!(declared.listener_filters.len(), 1);
     }
 }

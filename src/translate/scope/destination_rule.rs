@@ -25,7 +25,13 @@ impl<'a> Scope<'a> {
     /// The clusters of one service port: the service's own and one per subset of the rule
     /// that applies, with their traffic policies.
     pub fn service_clusters(&self, service: &Service, port: &ServicePort) -> Vec<Cluster> {
-        subset::clusters(self.model, service, port, self.rule_for_service(service))
+        subset::clusters(
+            self.model,
+            self.options,
+            service,
+            port,
+            self.rule_for_service(service),
+        )
     }
 
     /// The load assignments of one service port's EDS clusters (its own and its subsets').
