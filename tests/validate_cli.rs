@@ -50,7 +50,8 @@ fn invalid_inputs_are_each_reported() {
         "istio-networking.yaml: document 6 (line 71): WorkloadEntry default/vm-1: field spec.ports.http: port 70000 is not in 1-65535",
         "istio-security.yaml: document 0 (line 3): AuthorizationPolicy default/ext-authz: field spec.action: CUSTOM needs an ext_authz extension provider",
         "istio-security.yaml: document 1 (line 16): RequestAuthentication default/jwt: field spec.jwtRules[0].issuer: issuer is required",
-        "22 problem(s)",
+        "peer-authentication.yaml: document 0 (line 2): PeerAuthentication default/strict-ports: field spec.portLevelMtls: portLevelMtls requires a selector",
+        "23 problem(s)",
     ];
     for line in expected {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
