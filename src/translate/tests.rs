@@ -16,6 +16,7 @@ use crate::mesh::{
 mod entries;
 mod ingress;
 mod locality;
+mod mtls;
 mod proxies;
 mod proxy_ports;
 mod resources;
