@@ -95,6 +95,12 @@ spec:
   trafficPolicy:
     connectionPool:
       tcp: {connectTimeout: soon}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: STRICT}
 ",
     )
     .unwrap();
@@ -132,6 +138,10 @@ spec:
     assert_eq!(
         configz["istio"]["DestinationRule"],
         serde_json::json!(["default/reviews"])
+    );
+    assert_eq!(
+        configz["istio"]["PeerAuthentication"],
+        serde_json::json!(["istio-system/default"])
     );
     let problems = configz["problems"].to_string();
     assert!(
