@@ -57,9 +57,11 @@ impl ServeConfig {
                 ..xds_options(&args.xds)?
             },
             debug_on_http: args.debug_on_http,
-            translate: Arc::new(
-                check_mesh(&args.mesh)?.translate_options(args.insecure_serve_gateway_secrets),
-            ),
+            translate: Arc::new(TranslateOptions {
+                // Clients verify servers' SPIFFE ids in the CA's trust domain.
+                trust_domain: args.ca.trust_domain.clone(),
+                ..check_mesh(&args.mesh)?.translate_options(args.insecure_serve_gateway_secrets)
+            }),
             ca: args.ca.clone(),
         })
     }
