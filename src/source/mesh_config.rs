@@ -128,6 +128,7 @@ mod tests {
             root_namespace: "flag-root".into(),
             outbound_traffic_policy: OutboundPolicy::AllowAny,
             serve_gateway_secrets: true,
+            ..Default::default()
         };
         assert_eq!(MeshConfig::default().overlay(&flags), flags);
         let registry_only = MeshConfig {
