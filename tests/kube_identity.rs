@@ -4,10 +4,11 @@
 //! reused, `cacerts` honoured, and TokenReview with real ServiceAccount tokens.
 
 mod common;
+#[path = "kube/mod.rs"]
+mod kubeenv;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -21,93 +22,7 @@ use meshd::identity::token_review::{KubeIdentity, Refusal, TokenReviewAuthentica
 use tokio::sync::watch;
 
 use common::{free_port, Meshd};
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-testenv.sh")
-}
-
-/// A running etcd + kube-apiserver in a directory of its own, stopped on drop (also when
-/// the test fails). Copied from tests/kube_source.rs, plus `kubectl_output`.
-struct ApiServer {
-    dir: PathBuf,
-    bin: PathBuf,
-}
-
-impl ApiServer {
-    fn start(dir: &Path) -> ApiServer {
-        // One start at a time in this binary: concurrent starts on a loaded machine have
-        // failed (the script picks free ports and releases them before etcd binds them).
-        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-        let built = Command::new(script())
-            .arg("build")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running kube-testenv.sh build");
-        assert!(built.status.success(), "kube-testenv.sh build failed");
-        let bin = PathBuf::from(String::from_utf8(built.stdout).unwrap().trim());
-        // Constructed before `start` so a start that fails halfway is still stopped.
-        let server = ApiServer {
-            dir: dir.to_path_buf(),
-            bin,
-        };
-        let status = Command::new(script())
-            .arg("start")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .status()
-            .expect("running kube-testenv.sh start");
-        assert!(status.success(), "kube-testenv.sh start failed");
-        server
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.join("kubeconfig")
-    }
-
-    /// Runs kubectl with `args` and `stdin`; returns its stdout, panics when it fails.
-    fn kubectl_output(&self, args: &[&str], stdin: &str) -> String {
-        let mut child = Command::new(self.bin.join("kubectl"))
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting kubectl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().expect("running kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("kubectl output is text")
-    }
-
-    fn kubectl(&self, args: &[&str], stdin: &str) {
-        self.kubectl_output(args, stdin);
-    }
-
-    async fn client(&self) -> kube::Client {
-        meshd::source::kube::client(Some(&self.kubeconfig()))
-            .await
-            .expect("client for the test API server")
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
-    }
-}
+use kubeenv::ApiServer;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -419,7 +334,7 @@ fn token_review_accepts_a_service_account_token_and_refuses_others() {
     server.kubectl(&["-n", "shop", "create", "serviceaccount", "reviews"], "");
     let token = |audience: &str| {
         server
-            .kubectl_output(
+            .kubectl(
                 &[
                     "-n",
                     "shop",

@@ -6,84 +6,17 @@
 //! than many pages arrives whole.
 
 mod common;
+#[path = "kube/mod.rs"]
+mod kubeenv;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{free_port, Meshd};
+use kubeenv::ApiServer;
 use serde_json::Value;
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-testenv.sh")
-}
-
-/// A running etcd + kube-apiserver in a directory of its own, stopped on drop (also when
-/// the test fails).
-struct ApiServer {
-    dir: PathBuf,
-    bin: PathBuf,
-}
-
-impl ApiServer {
-    /// Starts a server in `dir`, with testenv/crds applied when `crds`.
-    fn start(dir: &Path, crds: bool) -> ApiServer {
-        let built = Command::new(script())
-            .arg("build")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running kube-testenv.sh build");
-        assert!(built.status.success(), "kube-testenv.sh build failed");
-        let bin = PathBuf::from(String::from_utf8(built.stdout).unwrap().trim());
-        // Constructed before `start` so a start that fails halfway is still stopped.
-        let server = ApiServer {
-            dir: dir.to_path_buf(),
-            bin,
-        };
-        let status = Command::new(script())
-            .arg("start")
-            .arg(dir)
-            .args((!crds).then_some("--no-crds"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("running kube-testenv.sh start");
-        assert!(status.success(), "kube-testenv.sh start failed");
-        server
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.join("kubeconfig")
-    }
-
-    /// Runs kubectl with `args` and `stdin`; panics with its output when it fails.
-    fn kubectl(&self, args: &[&str], stdin: &str) -> String {
-        let mut child = Command::new(self.bin.join("kubectl"))
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting kubectl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().expect("running kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
 
 impl ApiServer {
     fn install_virtual_service_crd(&self) {
@@ -97,12 +30,6 @@ impl ApiServer {
             ],
             "",
         );
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
     }
 }
 
@@ -249,7 +176,7 @@ spec:
 fn services_created_and_deleted_through_the_api_reach_meshd() {
     let tmp = tempfile::tempdir().expect("temp dir");
     // Without testenv's CRDs: this test installs its own, at v1beta1 only.
-    let server = ApiServer::start(&tmp.path().join("kube"), false);
+    let server = ApiServer::start_without_crds(&tmp.path().join("kube"));
     server.install_virtual_service_crd();
     let log = tmp.path().join("meshd.log");
     let meshd = spawn_meshd(&server.kubeconfig(), &log);
@@ -338,7 +265,7 @@ spec:
 #[test]
 fn a_crd_installed_later_is_watched_a_bad_resource_rejected_alone_and_a_deleted_one_dropped() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let server = ApiServer::start(&tmp.path().join("kube"), false);
+    let server = ApiServer::start_without_crds(&tmp.path().join("kube"));
     let log = tmp.path().join("meshd.log");
     let meshd = spawn_meshd(&server.kubeconfig(), &log);
     // Ready without any Istio CRD: the missing kinds hold nothing back.
@@ -396,7 +323,7 @@ fn service_list(count: usize) -> String {
 fn a_list_of_many_pages_arrives_whole() {
     const SERVICES: usize = 1_200;
     let tmp = tempfile::tempdir().expect("temp dir");
-    let server = ApiServer::start(&tmp.path().join("kube"), true);
+    let server = ApiServer::start(&tmp.path().join("kube"));
     server.kubectl(&["create", "-f", "-"], &service_list(SERVICES));
     let log = tmp.path().join("meshd.log");
     // 1,200 Services in pages of 50: 24 pages, each a list request with a continue token.
@@ -485,7 +412,7 @@ fn outbound_mode(configz: &Value) -> &str {
 #[test]
 fn files_add_to_the_cluster_and_the_mesh_config_map_overrides_the_flags() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let server = ApiServer::start(&tmp.path().join("kube"), true);
+    let server = ApiServer::start(&tmp.path().join("kube"));
     let dir = tmp.path().join("config");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("services.yaml"), FILES).unwrap();

@@ -30,6 +30,8 @@ pub struct ApiServer {
     apiserver_args: String,
     /// The network namespace it runs in (`ip netns exec`), if not the test's own.
     netns: Option<String>,
+    /// Whether `start` installs testenv/crds (Istio's kinds).
+    crds: bool,
 }
 
 impl ApiServer {
@@ -37,9 +39,23 @@ impl ApiServer {
         ApiServer::start_with(dir, "", None)
     }
 
+    /// Starts without testenv/crds: no Istio kind is served until a test installs one.
+    pub fn start_without_crds(dir: &Path) -> ApiServer {
+        ApiServer::start_server(dir, "", None, false)
+    }
+
     /// Starts with extra kube-apiserver flags (`KUBE_TESTENV_APISERVER_ARGS`), inside
     /// network namespace `netns` when given (kubectl then runs there too).
     pub fn start_with(dir: &Path, apiserver_args: &str, netns: Option<&str>) -> ApiServer {
+        ApiServer::start_server(dir, apiserver_args, netns, true)
+    }
+
+    fn start_server(
+        dir: &Path,
+        apiserver_args: &str,
+        netns: Option<&str>,
+        crds: bool,
+    ) -> ApiServer {
         let built = Command::new(script())
             .arg("build")
             .stderr(Stdio::inherit())
@@ -53,6 +69,7 @@ impl ApiServer {
             bin,
             apiserver_args: apiserver_args.to_string(),
             netns: netns.map(str::to_string),
+            crds,
         };
         // The script picks free ports and releases them before the servers bind them, so
         // another process may take one first: a failed start is retried on new ports.
@@ -72,6 +89,7 @@ impl ApiServer {
             .arg(verb)
             .arg(&self.dir)
             .env("KUBE_TESTENV_APISERVER_ARGS", &self.apiserver_args)
+            .env("KUBE_TESTENV_NO_CRDS", if self.crds { "0" } else { "1" })
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()
@@ -172,6 +190,13 @@ impl ApiServer {
     pub fn kubectl(&self, args: &[&str], stdin: &str) -> String {
         self.try_kubectl(args, stdin)
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A kube-rs client for the server, as meshd makes it from the kubeconfig.
+    pub async fn client(&self) -> ::kube::Client {
+        ::meshd::source::kube::client(Some(&self.kubeconfig()))
+            .await
+            .expect("client for the test API server")
     }
 
     pub fn apply(&self, yaml: &str) {
