@@ -91,6 +91,8 @@ fn a_service_created_and_deleted_through_the_api_carries_traffic_and_stops() {
     let mut meshd = Meshd::new(&mut lab);
     let server = ApiServer::start_with(&lab.path("kube"), "", Some(&meshd.ns.name));
     server.apply(&objects::namespace(NS));
+    // meshd keeps its CA in the root namespace's Secrets, as istiod does.
+    server.apply(&objects::namespace("istio-system"));
 
     let mut echo = Pod::new(&mut lab, "echo-0", NS);
     echo.start_app(&lab, &[HTTP_PORT], &[]);

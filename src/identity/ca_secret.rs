@@ -86,8 +86,46 @@ pub struct StoredCa {
 pub async fn load_or_create(
     client: kube::Client,
     namespace: &str,
-    make_root: impl FnOnce() -> anyhow::Result<(String, String)>,
+    make_root: impl Fn() -> anyhow::Result<(String, String)>,
 ) -> anyhow::Result<StoredCa> {
+    // The root namespace may be created after meshd starts (as with istiod, which also
+    // waits for its own namespace): until it exists no Secret can be stored there.
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match load_or_create_once(client.clone(), namespace, &make_root).await {
+            Err(Missing::Namespace) => {
+                warn!(
+                    namespace,
+                    retry_in = ?backoff,
+                    "the root namespace does not exist yet: waiting for it to store the CA"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(Missing::Other(error)) => return Err(error),
+            Ok(stored) => return Ok(stored),
+        }
+    }
+}
+
+/// Why one attempt of `load_or_create` failed.
+enum Missing {
+    /// The namespace to store `istio-ca-secret` in does not exist.
+    Namespace,
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Missing {
+    fn from(error: E) -> Missing {
+        Missing::Other(error.into())
+    }
+}
+
+async fn load_or_create_once(
+    client: kube::Client,
+    namespace: &str,
+    make_root: &impl Fn() -> anyhow::Result<(String, String)>,
+) -> Result<StoredCa, Missing> {
     let api = Api::<Secret>::namespaced(client, namespace);
     if let Some(secret) = get_retrying(&api, namespace, CACERTS).await? {
         let pems = plug_in_pems(secret.data.as_ref())
@@ -99,7 +137,7 @@ pub async fn load_or_create(
         });
     }
     if let Some(secret) = get_retrying(&api, namespace, ISTIO_CA_SECRET).await? {
-        return stored(namespace, &secret);
+        return Ok(stored(namespace, &secret)?);
     }
     let (cert, key) = make_root().context("making a self-signed CA root")?;
     let secret = istio_ca_secret(namespace, &cert, &key);
@@ -118,10 +156,12 @@ pub async fn load_or_create(
                 .ok_or_else(|| {
                     anyhow!("Secret {namespace}/{ISTIO_CA_SECRET}: already exists yet not found")
                 })?;
-            stored(namespace, &secret)
+            Ok(stored(namespace, &secret)?)
         }
-        Err(error) => Err(anyhow!(error))
-            .with_context(|| format!("creating Secret {namespace}/{ISTIO_CA_SECRET}")),
+        Err(error) if api_error_is(&error, |s| s.is_not_found()) => Err(Missing::Namespace),
+        Err(error) => Err(Missing::Other(
+            anyhow!(error).context(format!("creating Secret {namespace}/{ISTIO_CA_SECRET}")),
+        )),
     }
 }
 
