@@ -46,28 +46,6 @@ pub struct Values {
 }
 
 impl Values {
-    /// The objects `keys` (from `keys`) name, as the model holds them.
-    pub fn from_keys(model: &MeshModel, keys: &[(&'static str, ObjectKey)]) -> WorkloadSecurity {
-        let mut out = WorkloadSecurity::default();
-        for (kind, key) in keys {
-            if *kind == "AuthorizationPolicy" {
-                out.authorization
-                    .extend(model.authorization_policies.get(key).cloned());
-            } else {
-                out.authentication
-                    .extend(model.request_authentications.get(key).cloned());
-            }
-        }
-        out
-    }
-
-    /// Whether the security inputs of two models are the same.
-    pub fn inputs_same(a: &MeshModel, b: &MeshModel) -> bool {
-        a.authorization_policies == b.authorization_policies
-            && a.request_authentications == b.request_authentications
-            && a.fetched_jwks == b.fetched_jwks
-    }
-
     pub fn is_empty(&self) -> bool {
         self.values.is_empty() && self.not_values.is_empty()
     }

@@ -70,12 +70,17 @@ impl Meshd {
             .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
             .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
             .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
+            .args(extra);
+        self.spawn_ready(cmd, Duration::from_secs(30));
+    }
+
+    /// Runs `cmd` (a `meshd serve`) as this meshd, its log numbered by start, and waits up
+    /// to `timeout` until it reports ready.
+    fn spawn_ready(&mut self, mut cmd: std::process::Command, timeout: Duration) {
+        cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
         let log = self.log_dir.join(format!("meshd-{}.log", self.starts));
         let mut proc = Proc::spawn("meshd", cmd, &log);
-        wait_for("meshd to be ready", Duration::from_secs(30), || {
+        wait_for("meshd to be ready", timeout, || {
             proc.assert_running();
             self.admin_get("/ready")
         });
@@ -93,16 +98,8 @@ impl Meshd {
             .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
             .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
             .args(["--debounce-quiet-ms", "50"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
-        let log = self.log_dir.join(format!("meshd-{}.log", self.starts));
-        let mut proc = Proc::spawn("meshd", cmd, &log);
-        wait_for("meshd to be ready", Duration::from_secs(60), || {
-            proc.assert_running();
-            self.admin_get("/ready")
-        });
-        self.proc = Some(proc);
+            .args(extra);
+        self.spawn_ready(cmd, Duration::from_secs(60));
     }
 
     pub fn stop(&mut self) {

@@ -40,26 +40,41 @@ fn fail(action: AuthzAction, e: HttpOnly) -> Result<(), HttpOnly> {
     }
 }
 
+/// Adds to `and` one clause for a field's values (ORed) and one negated for its
+/// not-values; a value the chain cannot match is handled by `fail`.
+fn push_clauses<T>(
+    values: &Values,
+    gen: &dyn Fn(&str) -> Gen<T>,
+    action: AuthzAction,
+    or: fn(Vec<T>) -> T,
+    not: fn(T) -> T,
+    and: &mut Vec<T>,
+) -> Result<(), HttpOnly> {
+    for (list, negate) in [(&values.values, false), (&values.not_values, true)] {
+        let mut any = Vec::new();
+        for v in list {
+            match gen(v) {
+                Ok(Some(m)) => any.push(m),
+                Ok(None) => {}
+                Err(e) => fail(action, e)?,
+            }
+        }
+        if !any.is_empty() {
+            let clause = or(any);
+            and.push(if negate { not(clause) } else { clause });
+        }
+    }
+    Ok(())
+}
+
 fn and_permissions(fields: &[Field<'_>], action: AuthzAction) -> Result<Permission, HttpOnly> {
     let mut and = Vec::new();
     for f in fields {
         let Field::Permission(values, gen) = f else {
             continue;
         };
-        for (list, negate) in [(&values.values, false), (&values.not_values, true)] {
-            let mut or = Vec::new();
-            for v in list {
-                match gen(v) {
-                    Ok(Some(p)) => or.push(p),
-                    Ok(None) => {}
-                    Err(e) => fail(action, e)?,
-                }
-            }
-            if !or.is_empty() {
-                let p = permission_or(or);
-                and.push(if negate { permission_not(p) } else { p });
-            }
-        }
+        let (or, not) = (permission_or, permission_not);
+        push_clauses(values, gen, action, or, not, &mut and)?;
     }
     if and.is_empty() {
         and.push(permission(P::Any(true)));
@@ -72,20 +87,8 @@ fn and_principals(fields: &[Field<'_>], action: AuthzAction) -> Result<Principal
     for f in fields {
         match f {
             Field::Principal(values, gen) => {
-                for (list, negate) in [(&values.values, false), (&values.not_values, true)] {
-                    let mut or = Vec::new();
-                    for v in list {
-                        match gen(v) {
-                            Ok(Some(p)) => or.push(p),
-                            Ok(None) => {}
-                            Err(e) => fail(action, e)?,
-                        }
-                    }
-                    if !or.is_empty() {
-                        let p = principal_or(or);
-                        and.push(if negate { principal_not(p) } else { p });
-                    }
-                }
+                let (or, not) = (principal_or, principal_not);
+                push_clauses(values, gen, action, or, not, &mut and)?;
             }
             Field::PrincipalAll(values, gen) => {
                 for (list, negate) in [(&values.values, false), (&values.not_values, true)] {
