@@ -7,6 +7,8 @@
 //! protocol: nothing in it depends on how meshd builds configuration.
 
 mod backoff;
+mod behaviour;
+mod groups;
 mod nodes;
 mod procstat;
 mod proxy;
@@ -22,6 +24,8 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tonic::transport::Endpoint;
 
+use crate::behaviour::{Behaviour, Mix};
+use crate::groups::Member;
 use crate::procstat::ProcSample;
 use crate::proxy::{Protocol, Proxy};
 use crate::report::{per_proxy, spread, ChangeReport, Report, ServerReport};
@@ -62,6 +66,19 @@ struct Args {
     /// so that the server sees one peer address per proxy as it would in a cluster.
     #[arg(long)]
     source_ip_base: Option<std::net::Ipv4Addr>,
+    /// Fraction of the proxies that reject (NACK) every response.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    nack_fraction: f64,
+    /// Fraction of the proxies that read slowly: a 64 KiB HTTP/2 window and a pause of
+    /// `--slow-delay` before reading each response.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    slow_fraction: f64,
+    /// A slow proxy's pause before reading each response.
+    #[arg(long, default_value = "1s", value_parser = meshd::duration::parse_duration)]
+    slow_delay: Duration,
+    /// Fraction of the proxies that read every response and never ACK one.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    never_ack_fraction: f64,
     /// Print only the JSON line, not the table.
     #[arg(long)]
     json_only: bool,
@@ -121,11 +138,24 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         .with_context(|| format!("--xds-addr {:?}", args.xds_addr))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5));
+    let mix = Mix {
+        nack: args.nack_fraction,
+        slow: args.slow_fraction,
+        never_ack: args.never_ack_fraction,
+    };
+    mix.check().map_err(anyhow::Error::msg)?;
+    let behaviours = mix.assign(args.proxies);
+    // Only proxies that ACK can be synced; the run waits for those.
+    let acking = behaviours.iter().filter(|b| b.acks()).count();
+    let healthy: Vec<usize> = (0..args.proxies)
+        .filter(|&i| behaviours[i] == Behaviour::Healthy)
+        .collect();
     let before = server_sample(args.server_pid)?;
     let pods = nodes::synthetic_pods(args.proxies, args.namespaces);
     let delta_count = (args.proxies as f64 * args.delta_fraction).round() as usize;
     let run = Arc::new(Run::new());
     let mut stats = Vec::with_capacity(args.proxies);
+    let mut protocols = Vec::with_capacity(args.proxies);
     let mut tasks = Vec::with_capacity(args.proxies);
     for (index, pod) in pods.iter().enumerate() {
         // Delta proxies spread evenly among the SotW ones.
@@ -133,15 +163,19 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             (index + 1) * delta_count / args.proxies > index * delta_count / args.proxies;
         let proxy_stats = Arc::new(ProxyStats::default());
         stats.push(proxy_stats.clone());
+        let protocol = if is_delta {
+            Protocol::Delta
+        } else {
+            Protocol::Sotw
+        };
+        protocols.push(protocol);
         let proxy = Proxy {
             index,
             node: nodes::node_for(pod),
-            protocol: if is_delta {
-                Protocol::Delta
-            } else {
-                Protocol::Sotw
-            },
+            protocol,
             stats: proxy_stats,
+            behaviour: behaviours[index],
+            slow_delay: args.slow_delay,
         };
         tasks.push(tokio::spawn(proxy::run(
             proxy,
@@ -155,23 +189,30 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         )));
     }
     let n = args.proxies;
-    let all_synced = wait_until(&run, run.start + args.sync_timeout, || {
-        run.synced.load(Ordering::SeqCst) == n
+    wait_until(&run, run.start + args.sync_timeout, || {
+        run.synced.load(Ordering::SeqCst) == acking
     })
     .await;
     let synced_sample = server_sample(args.server_pid)?;
-    let sync_times: Vec<Duration> = stats.iter().filter_map(|s| s.synced_at()).collect();
-    let cold_bytes: Vec<u64> = stats
+    let all_cold_bytes: Vec<u64> = stats
         .iter()
         .map(|s| s.bytes.load(Ordering::SeqCst))
         .collect();
-    let cold_responses: Vec<u64> = stats
+    let all_cold_responses: Vec<u64> = stats
         .iter()
         .map(|s| s.responses.load(Ordering::SeqCst))
         .collect();
+    let all_stats = stats.clone();
+    // The figures of the healthy proxies; the bad ones are reported per kind (`groups`).
+    let stats: Vec<Arc<ProxyStats>> = healthy.iter().map(|&i| stats[i].clone()).collect();
+    let cold_bytes: Vec<u64> = healthy.iter().map(|&i| all_cold_bytes[i]).collect();
+    let cold_responses: Vec<u64> = healthy.iter().map(|&i| all_cold_responses[i]).collect();
+    let sync_times: Vec<Duration> = stats.iter().filter_map(|s| s.synced_at()).collect();
+    let all_synced = sync_times.len() == healthy.len();
     let mut report = Report {
         proxies: n,
         delta_proxies: delta_count,
+        healthy_proxies: healthy.len(),
         synced: sync_times.len(),
         cold_start_ms: all_synced
             .then(|| sync_times.iter().max().copied().map(report::ms))
@@ -188,6 +229,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             .zip(synced_sample)
             .map(|(b, s)| round3(s.cpu_s - b.cpu_s)),
         change: None,
+        bad_clients: Vec::new(),
         server: None,
     };
     let mut after = None;
@@ -226,7 +268,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             command: command.clone(),
             exit_ok: status.success(),
             received: delays.len(),
-            never: n - delays.len(),
+            never: healthy.len() - delays.len(),
             delay: spread(delays),
             bytes_per_proxy: per_proxy(&bytes),
             responses_per_proxy: per_proxy(&responses),
@@ -235,6 +277,17 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
                 .map(|(s, a)| round3(a.cpu_s - s.cpu_s)),
         });
     }
+    let members: Vec<Member> = all_stats
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Member {
+            behaviour: behaviours[i],
+            protocol: protocols[i],
+            stats: s.clone(),
+            cold: (all_cold_bytes[i], all_cold_responses[i]),
+        })
+        .collect();
+    report.bad_clients = groups::bad_reports(&members, args.change_cmd.is_some());
     report.server = args
         .server_pid
         .zip(before)

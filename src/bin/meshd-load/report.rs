@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::groups::BadReport;
 use crate::procstat::ProcSample;
 
 /// Figures of a set of durations, in milliseconds.
@@ -83,6 +84,8 @@ pub struct ServerReport {
 pub struct Report {
     pub proxies: usize,
     pub delta_proxies: usize,
+    /// Proxies with no bad behaviour: the figures below (sync, change) are theirs.
+    pub healthy_proxies: usize,
     pub synced: usize,
     /// From the start until the last proxy synced; absent unless all did.
     pub cold_start_ms: Option<f64>,
@@ -93,6 +96,8 @@ pub struct Report {
     pub cold_responses_per_proxy: PerProxy,
     pub server_cpu_s_cold_start: Option<f64>,
     pub change: Option<ChangeReport>,
+    /// One entry per kind of bad proxy present (`--nack-fraction` and the like).
+    pub bad_clients: Vec<BadReport>,
     pub server: Option<ServerReport>,
 }
 
@@ -127,7 +132,11 @@ impl Report {
             self.delta_proxies,
             self.proxies - self.delta_proxies
         );
-        let _ = writeln!(out, "{:<28} {}", "synced", self.synced);
+        let _ = writeln!(
+            out,
+            "{:<28} {} of {} healthy proxies",
+            "synced", self.synced, self.healthy_proxies
+        );
         let _ = writeln!(
             out,
             "{:<28} {}",
@@ -185,6 +194,7 @@ impl Report {
                 opt(c.server_cpu_s, "s")
             );
         }
+        crate::groups::table(&mut out, &self.bad_clients);
         if let Some(s) = &self.server {
             let rss = |p: &Option<ProcSample>| {
                 p.map(|p| format!("{} KiB", p.rss_kib))

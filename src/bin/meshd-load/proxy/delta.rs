@@ -16,6 +16,7 @@ use tonic::transport::Channel;
 
 use super::progress::Progress;
 use super::{Proxy, StreamEnd, REQUEST_QUEUE};
+use crate::behaviour::Behaviour;
 use crate::stats::Run;
 use crate::subscriptions::{eds_names, rds_names, CDS, EDS, LDS, RDS};
 
@@ -115,18 +116,26 @@ pub async fn stream(
                 return end;
             }
         }
+        if proxy.behaviour == Behaviour::NeverAck {
+            proxy.pause_before_next_read().await;
+            continue;
+        }
         let ack = DeltaDiscoveryRequest {
             type_url: type_url.clone(),
             response_nonce: nonce,
+            error_detail: proxy.behaviour.rejection(),
             ..Default::default()
         };
         if tx.send(ack).await.is_err() {
             return end;
         }
-        progress.acked(&type_url);
-        if progress.synced() {
-            proxy.stats.on_synced(run);
+        if proxy.behaviour.acks() {
+            progress.acked(&type_url);
+            if progress.synced() {
+                proxy.stats.on_synced(run);
+            }
         }
+        proxy.pause_before_next_read().await;
     }
     end
 }

@@ -6,12 +6,14 @@ mod progress;
 mod sotw;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::backoff::Backoff;
+use crate::behaviour::Behaviour;
 use crate::stats::{ProxyStats, Run};
 
 /// The xDS flavour a proxy speaks.
@@ -26,6 +28,9 @@ pub struct Proxy {
     pub node: Node,
     pub protocol: Protocol,
     pub stats: Arc<ProxyStats>,
+    pub behaviour: Behaviour,
+    /// A slow proxy's pause before reading each response.
+    pub slow_delay: Duration,
 }
 
 /// How a stream ended.
@@ -36,6 +41,7 @@ pub struct StreamEnd {
 
 /// Runs the proxy until the task is aborted.
 pub async fn run(proxy: Proxy, endpoint: Endpoint, run: Arc<Run>) {
+    let endpoint = proxy.behaviour.endpoint(endpoint);
     let mut backoff = Backoff::new(proxy.index as u64 + 1);
     let mut first = true;
     loop {
@@ -77,3 +83,13 @@ pub async fn run(proxy: Proxy, endpoint: Endpoint, run: Arc<Run>) {
 /// How long a request queue may be: requests are tiny and a proxy sends a handful per
 /// response, so this only bounds a server that stops reading.
 const REQUEST_QUEUE: usize = 64;
+
+impl Proxy {
+    /// A slow proxy's pause between reads: its HTTP/2 window fills meanwhile, and the
+    /// server has to hold what it wants to send.
+    async fn pause_before_next_read(&self) {
+        if let Some(delay) = self.behaviour.read_delay(self.slow_delay) {
+            tokio::time::sleep(delay).await;
+        }
+    }
+}

@@ -13,6 +13,7 @@ use tonic::transport::Channel;
 
 use super::progress::Progress;
 use super::{Proxy, StreamEnd, REQUEST_QUEUE};
+use crate::behaviour::Behaviour;
 use crate::stats::Run;
 use crate::subscriptions::{eds_names, rds_names, unwrap_resource, CDS, EDS, LDS, RDS};
 
@@ -86,6 +87,10 @@ pub async fn stream(
                 nonce: nonce.clone(),
             },
         );
+        // A proxy that never ACKs asks for each type once, then stays silent.
+        let follow_up = follow_up.filter(|(follow_type, _)| {
+            proxy.behaviour != Behaviour::NeverAck || !seen.contains_key(*follow_type)
+        });
         if let Some((follow_type, names)) = follow_up {
             let last = seen.get(follow_type).cloned().unwrap_or_default();
             let request = DiscoveryRequest {
@@ -104,20 +109,35 @@ pub async fn stream(
             RDS => progress.rds_names.iter().cloned().collect(),
             _ => Vec::new(),
         };
+        if proxy.behaviour == Behaviour::NeverAck {
+            proxy.pause_before_next_read().await;
+            continue;
+        }
+        let rejection = proxy.behaviour.rejection();
         let ack = DiscoveryRequest {
-            version_info,
+            // A rejection carries the last version accepted: none, for a proxy that
+            // rejects everything.
+            version_info: if rejection.is_some() {
+                String::new()
+            } else {
+                version_info
+            },
             response_nonce: nonce,
             type_url: type_url.clone(),
             resource_names: names,
+            error_detail: rejection,
             ..Default::default()
         };
         if tx.send(ack).await.is_err() {
             return end;
         }
-        progress.acked(&type_url);
-        if progress.synced() {
-            proxy.stats.on_synced(run);
+        if proxy.behaviour.acks() {
+            progress.acked(&type_url);
+            if progress.synced() {
+                proxy.stats.on_synced(run);
+            }
         }
+        proxy.pause_before_next_read().await;
     }
     end
 }
