@@ -9,6 +9,7 @@
 mod backoff;
 mod behaviour;
 mod groups;
+mod grpc;
 mod nodes;
 mod procstat;
 mod proxy;

@@ -5,29 +5,25 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse,
 };
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use super::progress::Progress;
+use super::DELTA_PATH;
 use super::{Proxy, StreamEnd, REQUEST_QUEUE};
 use crate::behaviour::Behaviour;
+use crate::grpc;
 use crate::stats::Run;
 use crate::subscriptions::{eds_names, rds_names, CDS, EDS, LDS, RDS};
 
 /// Per CDS/LDS resource name, the EDS or RDS names it brings.
 type Derived = HashMap<String, BTreeSet<String>>;
 
-pub async fn stream(
-    mut client: AggregatedDiscoveryServiceClient<Channel>,
-    proxy: &Proxy,
-    run: &Run,
-) -> StreamEnd {
+pub async fn stream(channel: Channel, proxy: &Proxy, run: &Run) -> StreamEnd {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
     let mut end = StreamEnd {
         got_response: false,
@@ -44,11 +40,9 @@ pub async fn stream(
     if tx.send(first).await.is_err() || tx.send(lds).await.is_err() {
         return end;
     }
-    let mut responses = match client
-        .delta_aggregated_resources(ReceiverStream::new(rx))
-        .await
+    let mut responses = match grpc::open::<_, DeltaDiscoveryResponse>(channel, DELTA_PATH, rx).await
     {
-        Ok(r) => r.into_inner(),
+        Ok(r) => r,
         Err(_) => return end,
     };
     let mut progress = Progress::default();

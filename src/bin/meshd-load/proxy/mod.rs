@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::backoff::Backoff;
@@ -60,15 +59,13 @@ pub async fn run(proxy: Proxy, endpoint: Endpoint, run: Arc<Run>) {
                 continue;
             }
         };
-        let client = AggregatedDiscoveryServiceClient::new(channel)
-            .max_decoding_message_size(256 * 1024 * 1024);
         proxy
             .stats
             .streams
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let end = match proxy.protocol {
-            Protocol::Sotw => sotw::stream(client, &proxy, &run).await,
-            Protocol::Delta => delta::stream(client, &proxy, &run).await,
+            Protocol::Sotw => sotw::stream(channel, &proxy, &run).await,
+            Protocol::Delta => delta::stream(channel, &proxy, &run).await,
         };
         proxy
             .stats
@@ -93,3 +90,8 @@ impl Proxy {
         }
     }
 }
+
+const SOTW_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+const DELTA_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";

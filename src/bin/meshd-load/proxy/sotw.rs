@@ -4,16 +4,16 @@
 
 use std::collections::HashMap;
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use super::progress::Progress;
+use super::SOTW_PATH;
 use super::{Proxy, StreamEnd, REQUEST_QUEUE};
 use crate::behaviour::Behaviour;
+use crate::grpc;
 use crate::stats::Run;
 use crate::subscriptions::{eds_names, rds_names, unwrap_resource, CDS, EDS, LDS, RDS};
 
@@ -24,11 +24,7 @@ struct Seen {
     nonce: String,
 }
 
-pub async fn stream(
-    mut client: AggregatedDiscoveryServiceClient<Channel>,
-    proxy: &Proxy,
-    run: &Run,
-) -> StreamEnd {
+pub async fn stream(channel: Channel, proxy: &Proxy, run: &Run) -> StreamEnd {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
     let mut end = StreamEnd {
         got_response: false,
@@ -46,11 +42,8 @@ pub async fn stream(
     if tx.send(first).await.is_err() || tx.send(lds).await.is_err() {
         return end;
     }
-    let mut responses = match client
-        .stream_aggregated_resources(ReceiverStream::new(rx))
-        .await
-    {
-        Ok(r) => r.into_inner(),
+    let mut responses = match grpc::open::<_, DiscoveryResponse>(channel, SOTW_PATH, rx).await {
+        Ok(r) => r,
         Err(_) => return end,
     };
     let mut progress = Progress::default();
