@@ -51,28 +51,30 @@ impl Mix {
         Ok(())
     }
 
-    /// The behaviour of each of `total` proxies: every kind gets its share (rounded),
-    /// spaced evenly over the indices, so that it is spread over the whole run, over the
-    /// namespaces (round-robin by index) and over SotW and Delta.
+    /// The behaviour of each of `total` proxies: every kind gets its share (rounded), on
+    /// indices drawn from a fixed-seed shuffle, so that the bad proxies are spread over the
+    /// run, the namespaces (round-robin by index) and SotW and Delta (evenly spaced by
+    /// index), and the same options pick the same proxies in every run.
     pub fn assign(&self, total: usize) -> Vec<Behaviour> {
+        let mut order: Vec<usize> = (0..total).collect();
+        let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in (1..total).rev() {
+            // xorshift64: enough to scatter indices, no cryptographic need.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
         let mut out = vec![Behaviour::Healthy; total];
-        let mut healthy = total;
-        let kinds = [
+        let mut next = order.into_iter();
+        for (fraction, kind) in [
             (self.nack, Behaviour::Nack),
             (self.slow, Behaviour::Slow),
             (self.never_ack, Behaviour::NeverAck),
-        ];
-        for (offset, (fraction, kind)) in kinds.into_iter().enumerate() {
-            let count = ((total as f64 * fraction).round() as usize).min(healthy);
-            healthy -= count;
-            for m in 0..count {
-                // Offset per kind so that two kinds of equal share do not collide at
-                // every slot; a taken slot moves on to the next healthy one.
-                let mut at = (m * total / count + offset) % total;
-                while out[at] != Behaviour::Healthy {
-                    at = (at + 1) % total;
-                }
-                out[at] = kind;
+        ] {
+            let count = (total as f64 * fraction).round() as usize;
+            for index in next.by_ref().take(count) {
+                out[index] = kind;
             }
         }
         out
@@ -80,6 +82,16 @@ impl Mix {
 }
 
 impl Behaviour {
+    /// The name in the report (as in the JSON line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Healthy => "healthy",
+            Behaviour::Nack => "nack",
+            Behaviour::Slow => "slow",
+            Behaviour::NeverAck => "never_ack",
+        }
+    }
+
     /// Whether the proxy answers responses with ACKs (and so can be synced).
     pub fn acks(self) -> bool {
         matches!(self, Behaviour::Healthy | Behaviour::Slow)
@@ -128,9 +140,24 @@ mod tests {
         assert_eq!(count(Behaviour::Slow), 10);
         assert_eq!(count(Behaviour::NeverAck), 20);
         assert_eq!(count(Behaviour::Healthy), 150);
-        // Spread: each half of the run has about half of each kind.
-        let first_half = all[..100].iter().filter(|&&x| x == Behaviour::Nack).count();
-        assert_eq!(first_half, 10);
+        // Spread: each half of the run (and the odd and even indices, which alternate
+        // between SotW and Delta at --delta-fraction 0.5) has some of each kind.
+        for kind in [Behaviour::Nack, Behaviour::Slow, Behaviour::NeverAck] {
+            let first_half = all[..100].iter().filter(|&&x| x == kind).count();
+            let odd = all
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .filter(|&&x| x == kind)
+                .count();
+            let whole = count(kind);
+            assert!(
+                first_half > 0 && first_half < whole,
+                "{kind:?} {first_half}"
+            );
+            assert!(odd > 0 && odd < whole, "{kind:?} {odd}");
+        }
+        assert_eq!(all, mix.assign(200), "the same proxies every run");
         assert!(Mix::default()
             .assign(5)
             .iter()

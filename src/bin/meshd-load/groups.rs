@@ -80,7 +80,7 @@ fn report_of(kind: Behaviour, of: &[&Member], changed: bool) -> BadReport {
 /// Table lines for the bad kinds.
 pub fn table(out: &mut String, reports: &[BadReport]) {
     for r in reports {
-        let name = format!("{:?} proxies", r.kind).to_lowercase();
+        let name = format!("{} proxies", r.kind.name());
         let _ = writeln!(
             out,
             "{name:<28} {} ({} Delta); {} synced; streams {} opened, {} ended",
