@@ -137,6 +137,9 @@ run_istiod() {
 # --- meshd ----------------------------------------------------------------------------
 run_meshd() {
     local xds admin secure
+    # meshd cannot parse the CA key istiod stores in istio-ca-secret (an RSA key; see
+    # BENCHMARKS.md), so it starts as on a fresh cluster and makes its own root.
+    kubectl -n istio-system delete secret istio-ca-secret --ignore-not-found >&2
     xds=$(free_port) admin=$(free_port) secure=$(free_port)
     # shellcheck disable=SC2086
     "$MESHD" serve --kubernetes --kubeconfig "$KUBECONFIG" --xds-addr "127.0.0.1:$xds" \
