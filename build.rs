@@ -36,6 +36,7 @@ const ROOTS: &[&str] = &[
     "envoy/service/discovery/v3/discovery.proto",
     "envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto",
     "envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.proto",
+    "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
 ];
 
 /// Folders inside the envoy-types crate that hold the proto sources and their imports.

@@ -690,3 +690,36 @@ fn mtls() {
         ],
     );
 }
+
+/// AuthorizationPolicy paths with Istio's `{*}` / `{**}` templates
+/// (testdata/security/path-templates): RBAC `uri_template` permissions beside plain path
+/// matchers, in paths and notPaths, ALLOW and DENY.
+#[test]
+fn authz_path_templates() {
+    dir_case(
+        "authz-path-templates",
+        "security/path-templates",
+        &[(
+            "books",
+            "sidecar~10.244.6.10~books-0.shop~shop.svc.cluster.local",
+        )],
+    );
+}
+
+/// AuthorizationPolicy and RequestAuthentication on the ingress gateway of
+/// testdata/traffic/gateway (testdata/security/gateway-authz loaded with it): `jwt_authn`
+/// and HTTP RBAC in its HTTP and HTTPS connection managers, network RBAC on its TCP and
+/// PASSTHROUGH chains; policies for other workloads or namespaces left out.
+#[test]
+fn gateway_authz() {
+    let mut input = load_dir(&root().join("testdata/traffic/gateway")).unwrap();
+    let authz = load_dir(&root().join("testdata/security/gateway-authz")).unwrap();
+    input.objects.extend(authz.objects);
+    input.problems.extend(authz.problems);
+    assert!(input.problems.is_empty(), "{:?}", input.problems);
+    let built = build_model(&input);
+    assert!(built.problems.is_empty(), "{:?}", built.problems);
+    let router =
+        "router~10.244.0.50~istio-ingressgateway-7d4f.istio-system~istio-system.svc.cluster.local";
+    run_case("gateway-authz", built.model, &[("ingress", router)]);
+}

@@ -18,6 +18,7 @@ mod istio_test_support;
 mod jwt;
 pub use jwt::check_jwks;
 pub(crate) mod names;
+pub mod path_template;
 mod peer_authentication;
 mod secret;
 mod service;

@@ -4,8 +4,11 @@
 //! the input names (again every `REFRESH`, failures retried after `RETRY`), publishes what
 //! it holds, and re-sends the last input when that changes so that a new generation picks
 //! the keys up. A URI not fetched yet has no entry: translation then gives Envoy a key
-//! nobody holds, so tokens fail closed, as istiod does. Plain `http` only for now; an
-//! `https` URI is reported and stays unfetched.
+//! nobody holds, so tokens fail closed, as istiod does. `http` and `https` (`https`: the
+//! server's certificate checked against the system roots or `SSL_CERT_FILE`, see `https`);
+//! no redirects are followed.
+
+mod https;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -31,18 +34,34 @@ const MAX_BYTES: usize = 1 << 20;
 
 /// The `jwksUri`s of the RequestAuthentications in `input`.
 pub fn uris(input: &InputSet) -> BTreeSet<String> {
-    input
-        .objects
-        .iter()
-        .filter_map(|o| match &*o.object {
-            KubeObject::RequestAuthentication(ra) => Some(&ra.spec.jwt_rules),
-            _ => None,
-        })
-        .flatten()
-        .filter(|r| r.jwks.as_deref().is_none_or(str::is_empty))
-        .filter_map(|r| r.jwks_uri.clone())
-        .filter(|u| !u.is_empty())
-        .collect()
+    users(input).into_keys().collect()
+}
+
+/// The `jwksUri`s of the RequestAuthentications in `input`, each with the
+/// RequestAuthentications (`namespace/name`) that name it.
+pub fn users(input: &InputSet) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for o in &input.objects {
+        let KubeObject::RequestAuthentication(ra) = &*o.object else {
+            continue;
+        };
+        let name = format!(
+            "{}/{}",
+            ra.metadata.namespace.as_deref().unwrap_or_default(),
+            ra.metadata.name.as_deref().unwrap_or_default()
+        );
+        let fetched = ra
+            .spec
+            .jwt_rules
+            .iter()
+            .filter(|r| r.jwks.as_deref().is_none_or(str::is_empty))
+            .filter_map(|r| r.jwks_uri.clone())
+            .filter(|u| !u.is_empty());
+        for uri in fetched {
+            out.entry(uri).or_default().insert(name.clone());
+        }
+    }
+    out
 }
 
 /// Starts the stage; returns the forwarded inputs and the fetched documents.
@@ -59,10 +78,10 @@ pub fn start(
         let mut due: BTreeMap<String, Instant> = BTreeMap::new();
         let mut fetched: BTreeMap<String, Arc<str>> = BTreeMap::new();
         loop {
-            let wanted = source.borrow().as_deref().map(uris).unwrap_or_default();
-            due.retain(|u, _| wanted.contains(u));
-            fetched.retain(|u, _| wanted.contains(u));
-            for u in &wanted {
+            let wanted = source.borrow().as_deref().map(users).unwrap_or_default();
+            due.retain(|u, _| wanted.contains_key(u));
+            fetched.retain(|u, _| wanted.contains_key(u));
+            for u in wanted.keys() {
                 due.entry(u.clone()).or_insert_with(Instant::now);
             }
             let now = Instant::now();
@@ -78,7 +97,17 @@ pub fn start(
                         }
                     }
                     Err(reason) => {
-                        warn!(%uri, %reason, "fetching JWKS failed; tokens it signs are refused until it succeeds");
+                        let users = wanted
+                            .get(uri)
+                            .map(|u| u.iter().cloned().collect::<Vec<_>>().join(", "))
+                            .unwrap_or_default();
+                        warn!(
+                            request_authentications = %users,
+                            %uri,
+                            %reason,
+                            "fetching the jwksUri {uri} of RequestAuthentication {users} \
+                             failed: {reason}; tokens it signs are refused until it succeeds"
+                        );
                         *when = Instant::now() + RETRY;
                     }
                 }
@@ -108,36 +137,55 @@ pub fn start(
     (inputs_rx, jwks_rx)
 }
 
-/// One `GET` over HTTP/1.0 (so the body is neither chunked nor kept alive); the body must be
-/// a JWKS document.
+/// One `GET` over HTTP/1.0 (so the body is neither chunked nor kept alive), over TLS for
+/// `https`, trusting the system roots (`https::system_roots`); the body must be a JWKS
+/// document.
 pub async fn fetch(uri: &str) -> Result<String, String> {
+    let tls = if uri.starts_with("https:") {
+        Some(https::client_config(https::system_roots()?)?)
+    } else {
+        None
+    };
+    fetch_with(uri, tls).await
+}
+
+/// `fetch`, with the TLS configuration of `https` URIs given.
+async fn fetch_with(
+    uri: &str,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> Result<String, String> {
     let parsed: axum::http::Uri = uri.parse().map_err(|e| format!("{e}"))?;
-    if parsed.scheme_str() != Some("http") {
-        return Err("only http jwksUris are fetched by meshd so far".into());
-    }
+    let default_port = match parsed.scheme_str() {
+        Some("http") => 80,
+        Some("https") => 443,
+        _ => return Err("only http and https jwksUris can be fetched".into()),
+    };
     let host = parsed.host().ok_or("no host")?;
-    let port = parsed.port_u16().unwrap_or(80);
+    // `[::1]` in a URI, `::1` to connect and to check the certificate.
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = parsed.port_u16().unwrap_or(default_port);
+    let authority = match parsed.port_u16() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
     let path = parsed.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nAccept: application/json\r\nUser-Agent: meshd\r\n\r\n"
+    );
     let work = async {
-        let mut stream = tokio::net::TcpStream::connect((host, port))
+        let tcp = tokio::net::TcpStream::connect((bare_host, port))
             .await
             .map_err(|e| format!("connecting: {e}"))?;
-        let request = format!(
-            "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nUser-Agent: meshd\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("sending: {e}"))?;
-        let mut body = Vec::new();
-        (&mut stream)
-            .take(MAX_BYTES as u64 + 1)
-            .read_to_end(&mut body)
-            .await
-            .map_err(|e| format!("reading: {e}"))?;
-        Ok::<_, String>(body)
+        match (default_port, tls) {
+            (443, Some(config)) => {
+                let stream = https::connect(config, bare_host, tcp).await?;
+                exchange(stream, &request).await
+            }
+            (443, None) => Err("no TLS configuration for an https URI".to_string()),
+            _ => exchange(tcp, &request).await,
+        }
     };
-    let raw = tokio::time::timeout(TIMEOUT, work)
+    let (raw, clean_end) = tokio::time::timeout(TIMEOUT, work)
         .await
         .map_err(|_| format!("no answer within {TIMEOUT:?}"))??;
     if raw.len() > MAX_BYTES {
@@ -149,8 +197,45 @@ pub async fn fetch(uri: &str) -> Result<String, String> {
     if status != "200" {
         return Err(format!("status {status}"));
     }
+    if !clean_end && content_length(head) != Some(body.len()) {
+        // Without close_notify or a length, a cut-off document could pass for a whole one.
+        return Err(
+            "the TLS connection ended without close_notify or a matching Content-Length".into(),
+        );
+    }
     crate::mesh::build::check_jwks(body)?;
     Ok(body.to_string())
+}
+
+/// Sends `request` and reads the answer to its end (at most `MAX_BYTES` + 1 bytes); also
+/// whether the end was clean (for TLS: close_notify, which many servers never send).
+async fn exchange<S>(mut stream: S, request: &str) -> Result<(Vec<u8>, bool), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("sending: {e}"))?;
+    let mut body = Vec::new();
+    match (&mut stream)
+        .take(MAX_BYTES as u64 + 1)
+        .read_to_end(&mut body)
+        .await
+    {
+        Ok(_) => Ok((body, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok((body, false)),
+        Err(e) => Err(format!("reading: {e}")),
+    }
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines().skip(1).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
 }
 
 #[cfg(test)]
@@ -178,9 +263,9 @@ mod tests {
         assert_eq!(fetch(&missing).await.unwrap_err(), "status 404");
         let not_jwks = serve_once("HTTP/1.0 200 OK\r\n\r\n{}").await;
         assert!(fetch(&not_jwks).await.unwrap_err().contains("keys"));
-        assert!(fetch("https://example.com/k")
+        assert!(fetch("ftp://example.com/k")
             .await
             .unwrap_err()
-            .contains("http"));
+            .contains("http and https"));
     }
 }

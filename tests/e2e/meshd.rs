@@ -74,6 +74,22 @@ impl Meshd {
         self.spawn_ready(cmd, Duration::from_secs(30));
     }
 
+    /// As `start_with`, with environment variables `env` for meshd (e.g. `SSL_CERT_FILE`).
+    pub fn start_with_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
+        assert!(self.proc.is_none(), "meshd already running");
+        self.starts += 1;
+        let mut cmd = self.ns.command(env!("CARGO_BIN_EXE_meshd"));
+        cmd.arg("serve")
+            .arg("--config-dir")
+            .arg(&self.config_dir)
+            .args(["--xds-addr", &format!("0.0.0.0:{XDS_PORT}")])
+            .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
+            .args(["--poll-interval-ms", "100", "--debounce-quiet-ms", "50"])
+            .args(extra)
+            .envs(env.iter().copied());
+        self.spawn_ready(cmd, Duration::from_secs(30));
+    }
+
     /// Runs `cmd` (a `meshd serve`) as this meshd, its log numbered by start, and waits up
     /// to `timeout` until it reports ready.
     fn spawn_ready(&mut self, mut cmd: std::process::Command, timeout: Duration) {

@@ -1,7 +1,7 @@
 //! Checks of AuthorizationPolicy: action (CUSTOM refused, as meshd configures no ext_authz
 //! provider), rules and their `from`, `to` and `when` fields, with Istio's value rules
-//! (`*` only as a prefix, a suffix or alone; IPs and CIDRs; port numbers; known condition
-//! keys).
+//! (`*` only as a prefix, a suffix or alone; path templates; IPs and CIDRs; port numbers;
+//! known condition keys).
 
 use super::istio_fields::{check_cidr, each, Checked};
 use super::{invalid, names, Invalid};
@@ -84,6 +84,8 @@ fn rule(r: &wire::Rule, field: &str) -> Checked<AuthzRule> {
 enum Kind {
     /// Any non-empty string, `*` only leading, trailing or alone.
     Text,
+    /// Text, or a path template (`super::path_template`).
+    Path,
     Cidr,
     Port,
 }
@@ -105,6 +107,8 @@ fn check_value(v: &str, kind: Kind) -> Result<(), String> {
             }
             Ok(())
         }
+        Kind::Path if super::path_template::is_template(v) => super::path_template::check(v),
+        Kind::Path => super::path_template::check(v).and_then(|()| check_value(v, Kind::Text)),
         Kind::Cidr => check_cidr(v),
         Kind::Port => match v.parse::<u32>() {
             Ok(p) if p <= 65535 => Ok(()),
@@ -211,7 +215,7 @@ fn operation(to: &wire::RuleTo, field: &str) -> Checked<AuthzOperation> {
         hosts: values(&o.hosts, &o.not_hosts, &field, "hosts", Kind::Text)?,
         ports: values(&o.ports, &o.not_ports, &field, "ports", Kind::Port)?,
         methods: values(&o.methods, &o.not_methods, &field, "methods", Kind::Text)?,
-        paths: values(&o.paths, &o.not_paths, &field, "paths", Kind::Text)?,
+        paths: values(&o.paths, &o.not_paths, &field, "paths", Kind::Path)?,
     };
     if [&out.hosts, &out.ports, &out.methods, &out.paths]
         .iter()
@@ -376,6 +380,16 @@ mod tests {
                 "spec: {rules: [{to: [{operation: {paths: ['/a*b']}}]}]}",
                 "spec.rules[0].to[0].operation.paths[0]",
                 "prefix",
+            ),
+            (
+                "spec: {rules: [{to: [{operation: {notPaths: ['/{**}/a/{*}']}}]}]}",
+                "spec.rules[0].to[0].operation.notPaths[0]",
+                "last operator",
+            ),
+            (
+                "spec: {rules: [{to: [{operation: {paths: ['/a/{id}']}}]}]}",
+                "spec.rules[0].to[0].operation.paths[0]",
+                "whole segments",
             ),
             (
                 "spec: {rules: [{when: [{key: foo.bar, values: [x]}]}]}",

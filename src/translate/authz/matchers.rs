@@ -1,10 +1,12 @@
 //! Envoy matchers for Istio's authorization values: the `*` forms of strings (exact,
-//! `prefix*`, `*suffix`, `*` for any non-empty), header, path and CIDR matchers, and the
-//! metadata matchers reading the JWT payload `jwt_authn` leaves in dynamic metadata.
+//! `prefix*`, `*suffix`, `*` for any non-empty), header, path (and path template) and CIDR
+//! matchers, and the metadata matchers reading the JWT payload `jwt_authn` leaves in dynamic
+//! metadata.
 
-use envoy_types::pb::envoy::config::core::v3::CidrRange;
+use envoy_types::pb::envoy::config::core::v3::{CidrRange, TypedExtensionConfig};
 use envoy_types::pb::envoy::config::rbac::v3::{permission, principal, Permission, Principal};
 use envoy_types::pb::envoy::config::route::v3::{header_matcher, HeaderMatcher};
+use envoy_types::pb::envoy::extensions::path::r#match::uri_template::v3::UriTemplateMatchConfig;
 use envoy_types::pb::envoy::r#type::matcher::v3::{
     list_matcher,
     metadata_matcher::{path_segment, PathSegment},
@@ -104,6 +106,25 @@ pub fn path(v: &str) -> PathMatcher {
     PathMatcher {
         rule: Some(path_matcher::Rule::Path(string(v))),
     }
+}
+
+/// istiod's name of the extension config of a path template.
+pub const URI_TEMPLATE_NAME: &str = "uri-template";
+
+/// The permission of one `paths` value: Istio's `{*}` / `{**}` templates through Envoy's
+/// `envoy.path.match.uri_template`, anything else a path matcher.
+pub fn path_permission(v: &str) -> Permission {
+    use crate::mesh::build::path_template;
+    if !path_template::is_template(v) {
+        return permission(permission::Rule::UrlPath(path(v)));
+    }
+    let config = UriTemplateMatchConfig {
+        path_template: path_template::to_envoy(v),
+    };
+    permission(permission::Rule::UriTemplate(TypedExtensionConfig {
+        name: URI_TEMPLATE_NAME.to_string(),
+        typed_config: Some(crate::translate::filter::any(&config)),
+    }))
 }
 
 /// `10.0.0.1` (a host) or `10.0.0.0/8`; the builder has checked the text.

@@ -6,8 +6,9 @@
 //! ALLOW policy allows, and an ALLOW policy without rules denies everything.
 //!
 //! Applied after `virtualInbound` is built, to whichever chains it has, so the listener
-//! builders stay unaware of security.
+//! builders stay unaware of security; `gateway` does the same for a router's listeners.
 
+pub mod gateway;
 pub mod jwt;
 pub mod matchers;
 pub mod rbac;

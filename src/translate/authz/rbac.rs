@@ -183,7 +183,7 @@ pub fn rule_policy(rule: &AuthzRule, action: AuthzAction, tcp: bool) -> Option<P
     let req_principal_gen = |v: &[String]| http_i(tcp, request_principals(v));
     let host_gen = |v: &str| http_p(tcp, permission(P::Header(header(":authority", v, true))));
     let method_gen = |v: &str| http_p(tcp, permission(P::Header(header(":method", v, false))));
-    let path_gen = |v: &str| http_p(tcp, permission(P::UrlPath(path(v))));
+    let path_gen = |v: &str| http_p(tcp, path_permission(v));
     let port_gen = |v: &str| Ok(Some(permission(P::DestinationPort(v.parse().unwrap_or(0)))));
     let dest_ip_gen = |v: &str| Ok(Some(permission(P::DestinationIp(cidr(v)))));
     let sni_gen = |v: &str| Ok(Some(permission(P::RequestedServerName(string(v)))));

@@ -349,3 +349,25 @@ spec: {selector: {matchLabels: {app: web}}}
         .collect();
     assert_eq!(names, ["istio-system/mesh", "shop/me"]);
 }
+
+#[test]
+fn path_templates_become_uri_template_permissions() {
+    use envoy_types::pb::envoy::extensions::path::r#match::uri_template::v3::UriTemplateMatchConfig;
+    use prost::Message;
+    let Some(P::UriTemplate(ext)) = matchers::path_permission("/books/{*}/x/{**}").rule else {
+        panic!("a template is a uri_template permission");
+    };
+    assert_eq!(ext.name, "uri-template");
+    let any = ext.typed_config.unwrap();
+    assert_eq!(
+        any.type_url,
+        "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"
+    );
+    let config = UriTemplateMatchConfig::decode(any.value.as_slice()).unwrap();
+    assert_eq!(config.path_template, "/books/*/x/**");
+    // `*` forms stay path matchers.
+    for plain in ["/books/*", "*/x", "/exact"] {
+        let rule = matchers::path_permission(plain).rule;
+        assert!(matches!(rule, Some(P::UrlPath(_))), "{plain}");
+    }
+}

@@ -2,6 +2,9 @@
 //! gets, and, instead of a sidecar's capture listeners and outbound routes, its Gateways'
 //! listeners, route configs and (with `--insecure-serve-gateway-secrets`) SDS Secrets.
 //!
+//! The listeners carry the AuthorizationPolicies and RequestAuthentications that select the
+//! gateway workload (`authz::gateway`), named by the scope key as a sidecar's are.
+//!
 //! The gateway parts depend on the scope key (which names the Gateways) and on where the
 //! servers listen, which the Services selecting the gateway workload decide; both make the
 //! cache key, so routers that differ in either never share parts.
@@ -15,7 +18,9 @@ use super::routes::gateway_route_configs;
 use super::secrets::gateway_secrets;
 use super::select::listen_port;
 use crate::envoy::{type_url, ProxyResources, ResourceMap};
+use crate::mesh::security::WorkloadSecurity;
 use crate::mesh::ProxyId;
+use crate::translate::authz::gateway::secure_gateway;
 use crate::translate::inbound_ports::workload_from_metadata;
 use crate::translate::scope::{Scope, ScopeKey};
 use crate::translate::{cached_bounded, encode_all, http_route, Translator, MAX_SCOPES};
@@ -29,7 +34,7 @@ pub(crate) struct GatewayParts {
     secrets: Arc<ResourceMap>,
 }
 
-fn build(scope: &Scope, ports: &PortMap) -> GatewayParts {
+fn build(scope: &Scope, ports: &PortMap, security: &WorkloadSecurity) -> GatewayParts {
     let lookup: BTreeMap<u16, u16> = ports.iter().copied().collect();
     let merged = merge(scope, |p| lookup.get(&p).copied().unwrap_or(p));
     let vs_routes =
@@ -41,12 +46,10 @@ fn build(scope: &Scope, ports: &PortMap) -> GatewayParts {
     } else {
         ResourceMap::new()
     };
+    let mut listeners = gateway_listeners(scope, &merged);
+    secure_gateway(&mut listeners, scope.model, security);
     GatewayParts {
-        listeners: Arc::new(encode_all(
-            type_url::LISTENER,
-            gateway_listeners(scope, &merged),
-            |l| &l.name,
-        )),
+        listeners: Arc::new(encode_all(type_url::LISTENER, listeners, |l| &l.name)),
         routes: Arc::new(encode_all(
             type_url::ROUTE,
             gateway_route_configs(scope, &merged, &vs_routes),
@@ -92,7 +95,8 @@ impl Translator {
         let ports = self.gateway_ports(proxy, &scope);
         let cache_key = (key.clone(), ports);
         let parts = cached_bounded(&self.gateway_parts, &cache_key, MAX_SCOPES, || {
-            build(&scope, &cache_key.1)
+            let security = WorkloadSecurity::from_keys(&self.model, &key.security);
+            build(&scope, &cache_key.1, &security)
         });
         let mut out = ProxyResources::default();
         out.by_type

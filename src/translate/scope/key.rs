@@ -112,7 +112,8 @@ pub struct ScopeKey {
     pub gateways: Vec<ObjectKey>,
     /// The zone of the proxy's workload, only while some rule fails over by locality.
     pub zone: Option<String>,
-    /// The AuthorizationPolicies and RequestAuthentications that apply to a sidecar.
+    /// The AuthorizationPolicies and RequestAuthentications that apply to the proxy's workload
+    /// (a sidecar's inbound listener, a gateway's listeners).
     pub security: Vec<(&'static str, ObjectKey)>,
 }
 
@@ -229,16 +230,14 @@ pub fn scope_key(
         .workload(model)
         .and_then(|w| index.workload_zones.get(&w.key))
         .cloned();
-    let security = match proxy.proxy_type {
-        ProxyType::Sidecar => crate::mesh::security::WorkloadSecurity::of(
-            model,
-            &proxy.namespace,
-            labels,
-            &options.root_namespace,
-        )
-        .keys(),
-        ProxyType::Router => Vec::new(),
-    };
+    // Gateways get the policies selecting their workload as sidecars do (authz::gateway).
+    let security = crate::mesh::security::WorkloadSecurity::of(
+        model,
+        &proxy.namespace,
+        labels,
+        &options.root_namespace,
+    )
+    .keys();
     ScopeKey {
         proxy_type: proxy.proxy_type,
         namespace,
