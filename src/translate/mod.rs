@@ -58,7 +58,11 @@ struct InboundParts {
     listeners: Arc<ResourceMap>,
 }
 
-type Cache<K, V> = RwLock<HashMap<K, Arc<V>>>;
+/// A cache entry is a cell filled once: proxies that need a part being built wait for it
+/// rather than each building their own copy (at a cold start, every stream that asked
+/// before the first build finished built the clusters too: in one heap profile, 350 MB live
+/// at once).
+type Cache<K, V> = RwLock<HashMap<K, Arc<OnceLock<Arc<V>>>>>;
 
 /// What inbound parts depend on: the scope, the served ports and their mTLS modes.
 type InboundKey = (ScopeKey, InboundPorts, InboundMtls);
@@ -111,9 +115,9 @@ fn encode_all<M: prost::Message>(
 }
 
 /// Looks `key` up in `cache`, building and inserting it when absent. When two threads
-/// race, the first insert wins so every caller ends up with the same `Arc`. Once `cache`
-/// holds `cap` entries a missing key is built without being cached, so that keys chosen by
-/// clients cannot grow it without bound.
+/// race, one builds and the other waits for its result, so every caller ends up with the
+/// same `Arc`. Once `cache` holds `cap` entries a missing key is built without being
+/// cached, so that keys chosen by clients cannot grow it without bound.
 fn cached_bounded<K, V>(
     cache: &Cache<K, V>,
     key: &K,
@@ -123,15 +127,23 @@ fn cached_bounded<K, V>(
 where
     K: std::hash::Hash + Eq + Clone,
 {
-    if let Some(hit) = cache.read().expect("translator cache lock").get(key) {
-        return hit.clone();
-    }
-    let built = Arc::new(build());
-    let mut cache = cache.write().expect("translator cache lock");
-    if cache.len() >= cap && !cache.contains_key(key) {
-        return built;
-    }
-    cache.entry(key.clone()).or_insert(built).clone()
+    let hit = cache
+        .read()
+        .expect("translator cache lock")
+        .get(key)
+        .cloned();
+    let cell = match hit {
+        Some(cell) => cell,
+        None => {
+            let mut cache = cache.write().expect("translator cache lock");
+            if cache.len() >= cap && !cache.contains_key(key) {
+                return Arc::new(build());
+            }
+            cache.entry(key.clone()).or_default().clone()
+        }
+    };
+    // Built outside the map's lock: other keys are looked up and built meanwhile.
+    cell.get_or_init(|| Arc::new(build())).clone()
 }
 
 /// A cache of the previous generation, when the inputs of its entries are unchanged.
@@ -341,14 +353,15 @@ impl Translator {
         let cache_key = (key.clone(), ports, mtls);
         let build = || self.inbound_parts(key, labels, &cache_key.1, &cache_key.2, "");
         if of_model_workload {
-            cached_bounded(&self.inbound_by_ports, &cache_key, MAX_SCOPES, build)
-        } else if let Some(hit) = self
-            .inbound_by_ports
-            .read()
+            return cached_bounded(&self.inbound_by_ports, &cache_key, MAX_SCOPES, build);
+        }
+        let carried = (self.inbound_by_ports.read())
             .expect("translator cache lock")
             .get(&cache_key)
-        {
-            hit.clone()
+            .cloned();
+        if let Some(hit) = carried {
+            // Maybe being built by another stream: wait for it (outside the map's lock).
+            hit.wait().clone()
         } else {
             cached_bounded(
                 &self.inbound_by_claimed_ports,

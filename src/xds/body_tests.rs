@@ -34,7 +34,7 @@ fn resources() -> Vec<Arc<Resource>> {
 fn sotw(nonce: &str) -> SotwResponse {
     SotwResponse {
         version_info: "0123456789abcdef".into(),
-        resources: resources(),
+        resources: Arc::new(resources()),
         type_url: type_url::CLUSTER,
         nonce: nonce.into(),
     }

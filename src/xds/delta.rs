@@ -17,12 +17,15 @@ use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::held::Held;
 use super::nack;
+use super::names::intern;
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
+use super::selection::{self, select};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
 use super::wire::{DeltaResponse, WireMessage};
-use crate::envoy::resource::{set_version, type_url, Resource, ResourceMap};
+use crate::envoy::resource::{type_url, Resource, ResourceMap};
 
 /// Responses remembered per type for matching ACKs and NACKs.
 const OUTSTANDING: usize = 16;
@@ -37,9 +40,15 @@ struct TypeState {
     wildcard: bool,
     /// Names subscribed explicitly; the same `Arc` is the status view's `names`, so a
     /// subscription change copies the set once (`make_mut`) and an ACK copies nothing.
+    /// Interned (`names`): streams with equal subscriptions share one set.
     explicit: Arc<BTreeSet<String>>,
     /// What the proxy holds, by name: the version we sent, or one it told us it has.
-    known: BTreeMap<String, String>,
+    known: Held,
+    /// The map of the last build after which the proxy holds (or rejected) every resource
+    /// of it that it wants, and nothing else: then the next build needs to look only at
+    /// what differs from it (`selection::diff`). Cleared by anything that changes what the
+    /// proxy wants or holds other than a build.
+    basis: Option<Arc<ResourceMap>>,
     /// Subscribed names we told the proxy do not exist.
     absent_notified: BTreeSet<String>,
     /// The last version of each resource the proxy rejected, or that could not be sent
@@ -54,7 +63,8 @@ struct TypeState {
 struct Sent {
     nonce: String,
     system_version: String,
-    versions: Vec<(String, String)>,
+    /// The resources sent (shared): their names and versions.
+    versions: Vec<Arc<Resource>>,
 }
 
 impl StreamProtocol for DeltaState {
@@ -91,11 +101,9 @@ impl StreamProtocol for DeltaState {
                     // The wildcard asked for again: the proxy may have dropped what it held
                     // only through it. A version no resource has makes those be sent again
                     // (or their removal, when they no longer exist).
-                    for (held, version) in &mut t.known {
-                        if !t.explicit.contains(held) {
-                            version.clear();
-                        }
-                    }
+                    let explicit = &t.explicit;
+                    t.known
+                        .forget_versions_where(|held| !explicit.contains(held));
                 }
                 t.wildcard = true;
                 continue;
@@ -131,18 +139,24 @@ impl StreamProtocol for DeltaState {
                 // Still covered by the wildcard: it is sent again (or its removal, when it
                 // no longer exists), which keeps the proxy's view right whatever it did
                 // with the unsubscribed copy. A version no resource has makes it differ.
-                t.known.insert(name, String::new());
+                if t.known.contains(&name) {
+                    t.known.forget_version(&name);
+                } else {
+                    t.known.claimed(name, String::new());
+                }
             } else {
                 t.known.remove(&name);
             }
         }
         if first || changed {
+            t.basis = None;
+            t.explicit = intern(std::mem::take(&mut t.explicit));
             t.view.wildcard = t.wildcard;
             t.view.names = Arc::clone(&t.explicit);
         }
         if first {
             for (name, version) in request.initial_resource_versions {
-                t.known.insert(name, version);
+                t.known.claimed(name, version);
             }
             t.pending = Some(true);
         } else if changed {
@@ -177,13 +191,12 @@ impl DeltaState {
             if endpoints.wildcard || endpoints.explicit.contains(&cluster.name) {
                 // A version no resource has: the endpoints are sent again, or their removal
                 // when they no longer exist (forgetting them would lose that).
-                if let Some(version) = endpoints.known.get_mut(&cluster.name) {
-                    version.clear();
-                }
+                endpoints.known.forget_version(&cluster.name);
                 any = true;
             }
         }
         if any {
+            endpoints.basis = None;
             endpoints.pending.get_or_insert(false);
         }
     }
@@ -240,7 +253,7 @@ impl TypeState {
         let latest = self.outstanding.is_empty();
         match rejection {
             Some(message) => {
-                let named = nack::named(&message, sent.versions.iter().map(|(n, _)| n.as_str()));
+                let named = nack::named(&message, sent.versions.iter().map(|r| r.name.as_str()));
                 let blamed = if named.is_empty() {
                     sent.versions.len()
                 } else {
@@ -249,9 +262,9 @@ impl TypeState {
                 warn!(proxy = %conn.proxy, type_url, version = %sent.system_version, nonce = %sent.nonce, rejected = blamed, named = named.len(), %message, "proxy rejected configuration");
                 conn.shared.status.metrics().rejected(type_url);
                 let named: BTreeSet<String> = named.into_iter().map(str::to_string).collect();
-                for (name, version) in sent.versions {
-                    if named.is_empty() || named.contains(&name) {
-                        self.rejected.insert(name, version);
+                for r in sent.versions {
+                    if named.is_empty() || named.contains(&r.name) {
+                        self.rejected.insert(r.name.clone(), r.version.clone());
                     }
                 }
                 self.view.last_nack = Some(message);
@@ -279,24 +292,27 @@ impl TypeState {
     ) -> Option<DeltaResponse> {
         let start = Instant::now();
         let all = conn.resources_of(type_url);
-        let desired: Vec<&Arc<Resource>> = if self.wildcard {
-            all.values().collect()
-        } else {
-            self.explicit.iter().filter_map(|n| all.get(n)).collect()
+        // The proxy's own secrets make a new map each time: no shared diff for them.
+        let basis = self
+            .basis
+            .take()
+            .filter(|_| !force && type_url != type_url::SECRET);
+        let (send, removed) = match basis {
+            Some(basis) if Arc::ptr_eq(&basis, &all) => {
+                self.basis = Some(basis);
+                return None;
+            }
+            Some(basis) => self.changes_since(&basis, &all),
+            None => self.changes(&all),
         };
-        let send: Vec<&Arc<Resource>> = desired
-            .iter()
-            .copied()
-            .filter(|r| {
-                self.known.get(&r.name) != Some(&r.version)
-                    && self.rejected.get(&r.name) != Some(&r.version)
-            })
-            .collect();
-        let removed = self.removed(&all);
         if send.is_empty() && removed.is_empty() && !force {
+            self.basis = Some(all);
             return None;
         }
-        let system_version = set_version(desired.iter().map(|r| r.as_ref()));
+        // Shared by the streams with this map and subscription: hashed once.
+        let system_version = select(&all, (!self.wildcard).then_some(&self.explicit))
+            .version
+            .clone();
         let nonce = conn.next_nonce();
         let mut response = DeltaResponse {
             system_version_info: system_version.clone(),
@@ -322,11 +338,11 @@ impl TypeState {
         let mut size = base;
         let mut rest = false;
         for r in send {
-            let len = DeltaResponse::resource_encoded_len(r);
+            let len = DeltaResponse::resource_encoded_len(&r);
             if size + len <= limit {
                 size += len;
                 // An `Arc` only: the bytes are written once, by the codec (`wire`).
-                response.resources.push(Arc::clone(r));
+                response.resources.push(r);
             } else if bare + len > limit {
                 conn.oversized(type_url, &r.name, bare + len);
                 self.rejected.insert(r.name.clone(), r.version.clone());
@@ -336,6 +352,8 @@ impl TypeState {
         }
         if rest {
             self.pending.get_or_insert(false);
+        } else {
+            self.basis = Some(Arc::clone(&all));
         }
         if response.resources.is_empty() && response.removed_resources.is_empty() && !force {
             return None;
@@ -349,9 +367,9 @@ impl TypeState {
         let mut versions = Vec::with_capacity(response.resources.len());
         let mut bytes = 0;
         for r in &response.resources {
-            self.known.insert(r.name.clone(), r.version.clone());
+            self.known.sent(r);
             self.absent_notified.remove(&r.name);
-            versions.push((r.name.clone(), r.version.clone()));
+            versions.push(Arc::clone(r));
             bytes += r.body.value.len();
         }
         self.outstanding.push_back(Sent {
@@ -375,14 +393,61 @@ impl TypeState {
         Some(response)
     }
 
+    /// Resources to send (wanted, not held, not rejected at their version) and names to
+    /// remove, looking at every resource.
+    fn changes(&self, all: &Arc<ResourceMap>) -> (Vec<Arc<Resource>>, Vec<String>) {
+        let desired = select(all, (!self.wildcard).then_some(&self.explicit));
+        let send = desired
+            .resources
+            .iter()
+            .filter(|r| self.due(r))
+            .cloned()
+            .collect();
+        (send, self.removed(all))
+    }
+
+    /// `changes` when the proxy is in sync with `basis` (see `basis`): only the names that
+    /// differ between `basis` and `all` can be sent or removed.
+    fn changes_since(
+        &self,
+        basis: &Arc<ResourceMap>,
+        all: &Arc<ResourceMap>,
+    ) -> (Vec<Arc<Resource>>, Vec<String>) {
+        let diff = selection::diff(basis, all);
+        let send = diff
+            .changed
+            .iter()
+            .filter_map(|name| all.get(name))
+            .filter(|r| self.wants(&r.name) && self.due(r))
+            .cloned()
+            .collect();
+        // In sync with `basis`, the proxy holds only names of it, and explicit names absent
+        // from it were already reported removed.
+        let removed = diff
+            .removed
+            .iter()
+            .filter(|n| {
+                self.known.contains(n)
+                    || (self.explicit.contains(*n) && !self.absent_notified.contains(*n))
+            })
+            .cloned()
+            .collect();
+        (send, removed)
+    }
+
+    /// Whether `r` is to be sent: the proxy neither holds nor rejected this version.
+    fn due(&self, r: &Arc<Resource>) -> bool {
+        !self.known.holds(r) && self.rejected.get(&r.name) != Some(&r.version)
+    }
+
     /// Names to tell the proxy are gone: ones it holds that no longer exist (or that it
     /// no longer wants), and explicitly subscribed names that do not exist.
     fn removed(&self, all: &ResourceMap) -> Vec<String> {
         let mut removed: BTreeSet<String> = self
             .known
-            .keys()
+            .names()
             .filter(|n| !(all.contains_key(*n) && self.wants(n)))
-            .cloned()
+            .map(str::to_string)
             .collect();
         for name in self.explicit.iter() {
             if !all.contains_key(name) && !self.absent_notified.contains(name) {

@@ -7,12 +7,15 @@ mod body;
 pub mod caller;
 mod delta;
 pub mod generator;
+mod held;
 mod metrics;
 mod nack;
+mod names;
 mod options;
 mod pending;
 #[cfg(test)]
 mod proptests;
+mod selection;
 pub mod server;
 mod service;
 mod shared;

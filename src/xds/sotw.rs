@@ -20,11 +20,13 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::nack::bounded;
+use super::names::intern;
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
+use super::selection::select;
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
 use super::wire::{SotwResponse, WireMessage};
-use crate::envoy::resource::{set_version, type_url, Resource};
+use crate::envoy::resource::type_url;
 
 #[derive(Default)]
 pub(crate) struct SotwState {
@@ -174,24 +176,21 @@ impl TypeState {
             // The proxy stopped watching this type: nothing to tell it.
             return None;
         }
-        let selected: Vec<&Arc<Resource>> = if wildcard {
-            all.values().collect()
-        } else {
-            self.view.names.iter().filter_map(|n| all.get(n)).collect()
-        };
-        let version = set_version(selected.iter().map(|r| r.as_ref()));
-        if !force && self.sent_version.as_deref() == Some(version.as_str()) {
+        // Shared with every stream of the same map and subscription: computed once.
+        let selected = select(&all, (!wildcard).then_some(&self.view.names));
+        let version = &selected.version;
+        if !force && self.sent_version.as_ref() == Some(version) {
             return None;
         }
-        if self.withheld.as_deref() == Some(version.as_str()) {
+        if self.withheld.as_ref() == Some(version) {
             return None;
         }
+        let version = version.clone();
         let nonce = conn.next_nonce();
         // `Arc`s only: the bytes are written once, by the codec (`wire`).
-        let resources: Vec<Arc<Resource>> = selected.into_iter().cloned().collect();
         let response = SotwResponse {
             version_info: version.clone(),
-            resources,
+            resources: Arc::clone(&selected.resources),
             type_url,
             nonce: nonce.clone(),
         };
@@ -224,7 +223,7 @@ impl TypeState {
     /// status view changes only with the subscription.
     fn set_names(&mut self, names: BTreeSet<String>) {
         if names != *self.view.names {
-            self.view.names = Arc::new(names);
+            self.view.names = intern(Arc::new(names));
         }
     }
 }

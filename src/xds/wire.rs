@@ -42,7 +42,8 @@ pub(crate) trait WireMessage {
 #[derive(Debug, Clone)]
 pub(crate) struct SotwResponse {
     pub(crate) version_info: String,
-    pub(crate) resources: Vec<Arc<Resource>>,
+    /// Shared by every stream sent the same selection (`selection`).
+    pub(crate) resources: Arc<Vec<Arc<Resource>>>,
     pub(crate) type_url: &'static str,
     pub(crate) nonce: String,
 }

@@ -92,7 +92,7 @@ fn check_delta(r: DeltaResponse) {
 fn sotw_with_several_resources() {
     check_sotw(SotwResponse {
         version_info: "0123456789abcdef".into(),
-        resources: resources(),
+        resources: Arc::new(resources()),
         type_url: type_url::CLUSTER,
         nonce: "1-2".into(),
     });
@@ -102,13 +102,13 @@ fn sotw_with_several_resources() {
 fn sotw_empty() {
     check_sotw(SotwResponse {
         version_info: "v".into(),
-        resources: Vec::new(),
+        resources: Arc::default(),
         type_url: type_url::LISTENER,
         nonce: "1-1".into(),
     });
     check_sotw(SotwResponse {
         version_info: String::new(),
-        resources: Vec::new(),
+        resources: Arc::default(),
         type_url: "",
         nonce: String::new(),
     });

@@ -259,7 +259,7 @@ impl Run {
             rejected()
         } else {
             let want = p.want.clone();
-            p.view = pairs(&response.resources)
+            p.view = pairs(response.resources.iter())
                 .into_iter()
                 .filter(|(n, _)| wildcard(t) || want.contains(n))
                 .collect();
@@ -343,7 +343,7 @@ impl Run {
             .resources
             .iter()
             .all(|r| r.type_url() == response.type_url));
-        let content = pairs(&response.resources);
+        let content = pairs(response.resources.iter());
         let expected = self.expected(t, &self.expect[t].subscribed);
         prop_assert_eq!(&content, &expected, "content of a {} response", TYPES[t]);
         prop_assert_eq!(
