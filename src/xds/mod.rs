@@ -5,7 +5,9 @@
 mod admission;
 mod body;
 pub mod caller;
+mod convergence;
 mod delta;
+mod fanout;
 pub mod generator;
 mod metrics;
 mod nack;
@@ -13,6 +15,8 @@ mod options;
 mod pending;
 #[cfg(test)]
 mod proptests;
+mod push_permits;
+mod refusals;
 pub mod server;
 mod service;
 mod shared;
