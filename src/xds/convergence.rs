@@ -175,7 +175,11 @@ impl Conn {
         });
         self.converge_report(superseded);
         if let Some(generation) = self.convergence.converging() {
-            let closed = self.shared.fanout.joined(generation, Instant::now());
+            let connected = self.shared.status.connected();
+            let closed = self
+                .shared
+                .fanout
+                .joined(generation, Instant::now(), connected);
             self.observe_fanout(closed);
         }
     }

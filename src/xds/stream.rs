@@ -110,7 +110,8 @@ impl Conn {
     /// server's bound on concurrent pushes.
     pub(crate) async fn regenerate(&mut self) -> Result<(), Status> {
         let generation = *self.generations.borrow_and_update();
-        // A new stream's first configuration yields to connected proxies' updates (admission).
+        self.converge_generated(generation); // admission: convergence clock, fan-out round
+                                             // A new stream's first configuration yields to connected proxies' updates (admission).
         let class = if self.admitted.is_some() {
             PushClass::Initial
         } else {
@@ -135,7 +136,6 @@ impl Conn {
                     status.set_resources(generation, resources.clone());
                 }
                 self.resources = resources;
-                self.converge_generated(generation); // admission: convergence clock
                 Ok(())
             }
             Err(message) => {
