@@ -149,15 +149,17 @@ pub struct XdsArgs {
     /// Each connection's age is stretched by up to this fraction (0 to 1), at random.
     #[arg(long, default_value_t = 0.1)]
     pub max_connection_age_jitter: f64,
-    /// New xDS streams accepted per second (`0` for no limit); one peer IP gets a tenth.
-    #[arg(long, default_value_t = 100.0)]
-    pub new_stream_rate: f64,
-    /// New xDS streams accepted at once above the rate; one peer IP gets a tenth.
-    #[arg(long, default_value_t = 100)]
-    pub new_stream_burst: u32,
-    /// Streams whose configuration is generated at the same time.
-    #[arg(long, default_value_t = 100)]
-    pub max_concurrent_pushes: usize,
+    /// New xDS streams being set up at once (first configuration not yet sent); others
+    /// wait in the admission queue (`0` admits all at once). Default: four per core.
+    #[arg(long)]
+    pub new_streams_in_progress: Option<usize>,
+    /// New xDS streams that may wait for admission; one more is refused (one peer IP may
+    /// hold a tenth of the queue).
+    #[arg(long, default_value_t = 10_000)]
+    pub new_stream_queue: usize,
+    /// Streams whose configuration is generated at the same time. Default: one per core.
+    #[arg(long)]
+    pub max_concurrent_pushes: Option<usize>,
     /// Largest xDS request accepted (`4Mi`, `512Ki`, or bytes).
     #[arg(long, default_value = "4Mi", value_parser = parse_size)]
     pub max_request_message_size: usize,

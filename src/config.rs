@@ -118,8 +118,6 @@ pub fn check_mesh(args: &MeshArgs) -> anyhow::Result<&MeshArgs> {
 
 /// Smallest message limit accepted: below it even an ordinary request or response fails.
 const MIN_MESSAGE_SIZE: usize = 64 * 1024;
-/// Smallest non-zero new-stream rate: one stream every 1,000 s.
-const MIN_STREAM_RATE: f64 = 0.001;
 /// Longest connection age or drain accepted, far from any overflow of time arithmetic.
 const MAX_DURATION_FLAG: Duration = Duration::from_secs(30 * 24 * 3600);
 /// gRPC frames a message with a 32-bit length.
@@ -135,12 +133,6 @@ fn xds_options(args: &XdsArgs) -> anyhow::Result<XdsOptions> {
     if !(0.0..=1.0).contains(&jitter) {
         bail!("--max-connection-age-jitter ({jitter}) must be between 0 and 1");
     }
-    let rate = args.new_stream_rate;
-    if !rate.is_finite() || rate < 0.0 || (rate > 0.0 && rate < MIN_STREAM_RATE) {
-        bail!(
-            "--new-stream-rate ({rate}) must be 0 (no limit) or a number of streams per second of at least {MIN_STREAM_RATE}"
-        );
-    }
     if age > MAX_DURATION_FLAG {
         bail!("--max-connection-age ({age:?}) must be at most 30 days");
     }
@@ -150,12 +142,13 @@ fn xds_options(args: &XdsArgs) -> anyhow::Result<XdsOptions> {
             args.drain_duration
         );
     }
-    if args.new_stream_burst == 0 {
-        bail!("--new-stream-burst must be at least 1");
-    }
-    if args.max_concurrent_pushes == 0 {
+    if args.max_concurrent_pushes == Some(0) {
         bail!("--max-concurrent-pushes must be at least 1");
     }
+    if args.new_stream_queue == 0 && args.new_streams_in_progress != Some(0) {
+        bail!("--new-stream-queue must be at least 1 (or pass --new-streams-in-progress 0 to admit every stream at once)");
+    }
+    let defaults = XdsOptions::default();
     for (flag, size) in [
         ("--max-request-message-size", args.max_request_message_size),
         (
@@ -168,9 +161,13 @@ fn xds_options(args: &XdsArgs) -> anyhow::Result<XdsOptions> {
         }
     }
     Ok(XdsOptions {
-        max_concurrent_pushes: args.max_concurrent_pushes,
-        new_stream_rate: rate,
-        new_stream_burst: args.new_stream_burst,
+        max_concurrent_pushes: args
+            .max_concurrent_pushes
+            .unwrap_or(defaults.max_concurrent_pushes),
+        new_streams_in_progress: args
+            .new_streams_in_progress
+            .unwrap_or(defaults.new_streams_in_progress),
+        new_stream_queue: args.new_stream_queue,
         max_connection_age: (!age.is_zero()).then_some(age),
         max_connection_age_jitter: jitter,
         max_request_message_size: args.max_request_message_size,

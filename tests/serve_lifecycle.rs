@@ -61,9 +61,9 @@ fn invalid_xds_flags_are_refused_before_binding() {
     let dir = tempfile::tempdir().unwrap();
     for (flag, value, message) in [
         (
-            "--new-stream-burst",
+            "--new-stream-queue",
             "0",
-            "--new-stream-burst must be at least 1",
+            "--new-stream-queue must be at least 1",
         ),
         (
             "--max-connection-age-jitter",

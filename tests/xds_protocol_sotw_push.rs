@@ -152,10 +152,12 @@ async fn metrics_count_connections_and_pushes() {
 }
 
 #[tokio::test]
-async fn new_streams_rate_limited() {
+async fn new_streams_refused_when_the_admission_queue_is_full() {
+    // One stream set up at a time, none may wait: the first, still without a request,
+    // holds the only place.
     let options = XdsOptions {
-        new_stream_rate: 0.5,
-        new_stream_burst: 1,
+        new_streams_in_progress: 1,
+        new_stream_queue: 0,
         new_stream_max_wait: Duration::from_millis(10),
         ..XdsOptions::default()
     };

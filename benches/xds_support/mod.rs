@@ -376,7 +376,7 @@ impl Server {
         });
         let (tx, rx) = watch::channel(1);
         let options = XdsOptions {
-            new_stream_rate: 0.0,
+            new_streams_in_progress: 0,
             max_connection_age: None,
             ..XdsOptions::default()
         };

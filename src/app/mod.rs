@@ -2,6 +2,7 @@
 //! xDS server pushes, beside the admin HTTP server. The one-shot commands live in `commands`.
 
 pub mod commands;
+mod runtime;
 pub mod secure;
 
 use std::process::ExitCode;
@@ -18,10 +19,7 @@ use crate::source::kube::KubeSource;
 use crate::xds::server::XdsServer;
 
 pub fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime::build(config.xds.max_concurrent_pushes)?;
     let result = runtime.block_on(run(config));
     // Tasks still blocked in file or CPU work must not hold the exit up past the drain.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

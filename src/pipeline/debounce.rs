@@ -9,22 +9,31 @@ use tokio::time::{sleep_until, Instant};
 /// Waits for the next change on `rx`, then for the burst to settle. Returns `false` when
 /// the sender is gone.
 pub async fn next_settled<T>(rx: &mut watch::Receiver<T>, quiet: Duration, max: Duration) -> bool {
-    if rx.changed().await.is_err() {
-        return false;
-    }
+    next_settled_since(rx, quiet, max).await.is_some()
+}
+
+/// As `next_settled`, returning when the first change of the burst was seen (the start
+/// of `pilot_proxy_convergence_time`), or `None` when the sender is gone.
+pub async fn next_settled_since<T>(
+    rx: &mut watch::Receiver<T>,
+    quiet: Duration,
+    max: Duration,
+) -> Option<std::time::Instant> {
+    rx.changed().await.ok()?;
+    let seen = std::time::Instant::now();
     let deadline = Instant::now() + max;
     loop {
         let quiet_end = (Instant::now() + quiet).min(deadline);
         tokio::select! {
             changed = rx.changed() => {
                 if changed.is_err() {
-                    return true;
+                    return Some(seen);
                 }
                 if Instant::now() >= deadline {
-                    return true;
+                    return Some(seen);
                 }
             }
-            _ = sleep_until(quiet_end) => return true,
+            _ = sleep_until(quiet_end) => return Some(seen),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The configuration generator the xDS server asks: the current translator applied to the
 //! proxy a node describes. Also remembers what the admin views report about the input.
 
-use std::sync::{Arc, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 
@@ -13,7 +15,12 @@ use crate::xds::ConfigGenerator;
 #[derive(Default)]
 pub struct MeshGenerator {
     current: RwLock<Current>,
+    /// When the input change behind each recent generation was seen, oldest first.
+    seen: Mutex<VecDeque<(u64, Instant)>>,
 }
+
+/// Generations whose change times are kept: a proxy further behind counts from the oldest.
+const SEEN_KEPT: usize = 64;
 
 #[derive(Default)]
 struct Current {
@@ -36,6 +43,15 @@ impl MeshGenerator {
         let mut current = self.current.write().expect("generator lock");
         current.translator = Some((generation, Arc::new(translator)));
         current.problems = Arc::new(problems);
+    }
+
+    /// Records that the input change behind `generation` was seen `at`.
+    pub fn seen(&self, generation: u64, at: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() == SEEN_KEPT {
+            seen.pop_front();
+        }
+        seen.push_back((generation, at));
     }
 
     /// The translator in use and its generation, if any has been installed.
@@ -69,5 +85,35 @@ impl ConfigGenerator for MeshGenerator {
             .current()
             .ok_or_else(|| "configuration not loaded yet".to_string())?;
         Ok(translator.proxy_resources(&proxy))
+    }
+
+    fn changed_at(&self, generation: u64) -> Option<Instant> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        // Generations only grow: the first one at or after `generation` is the earliest
+        // change the caller has not received.
+        seen.iter()
+            .find(|(g, _)| *g >= generation)
+            .or(seen.back())
+            .map(|(_, at)| *at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn change_times_are_kept_for_recent_generations() {
+        let g = MeshGenerator::default();
+        assert_eq!(g.changed_at(1), None);
+        let t0 = Instant::now();
+        for i in 1..=100u64 {
+            g.seen(i, t0 + Duration::from_secs(i));
+        }
+        assert_eq!(g.changed_at(100), Some(t0 + Duration::from_secs(100)));
+        assert_eq!(g.changed_at(60), Some(t0 + Duration::from_secs(60)));
+        // Older than kept: the oldest kept, a lower bound of the delay.
+        assert_eq!(g.changed_at(2), Some(t0 + Duration::from_secs(37)));
     }
 }

@@ -16,7 +16,7 @@ use crate::mesh::build::ModelBuilder;
 use crate::source::InputSet;
 use crate::translate::scope::TranslateOptions;
 use crate::translate::Translator;
-use debounce::next_settled;
+use debounce::next_settled_since;
 use generator::MeshGenerator;
 
 /// Debounce settings: wait for `quiet` without changes, at most `max` after the first.
@@ -40,6 +40,8 @@ pub async fn run(
     let mut generation = 0u64;
     let mut builder = ModelBuilder::default();
     let mut reported = BTreeSet::new();
+    // When the input change behind the next generation was seen (the first load: now).
+    let mut seen = std::time::Instant::now();
     loop {
         let input = inputs.borrow_and_update().clone();
         if let Some(input) = input {
@@ -62,6 +64,7 @@ pub async fn run(
             let problems = match built {
                 Built::Installed(problems) => {
                     generation += 1;
+                    generator.seen(generation, seen);
                     info!(
                         generation,
                         objects = input.objects.len(),
@@ -85,8 +88,9 @@ pub async fn run(
             log_problem_changes(&reported, &problems);
             reported = problems;
         }
-        if !next_settled(&mut inputs, debounce.quiet, debounce.max).await {
-            break;
+        match next_settled_since(&mut inputs, debounce.quiet, debounce.max).await {
+            Some(at) => seen = at,
+            None => break,
         }
     }
 }

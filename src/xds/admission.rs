@@ -1,201 +1,169 @@
-//! Admission and pacing of xDS work. The rate limit on new streams is fair between
-//! sources: a global token bucket, and within it a smaller bucket per peer IP, so one proxy
-//! reconnecting in a loop (or one host opening many streams) spends at most its share of
-//! the global budget and others still get in. The per-peer map is bounded: buckets that
-//! have refilled carry no information and are pruned when the map grows. Refusals are
-//! logged at most once per interval, with a count. The jittered connection age spreads
-//! reconnects across replicas.
+//! Admission of new xDS streams by load, not by a fixed rate. A stream is "in progress"
+//! from its admission until its first configuration is generated and queued (or a short
+//! hold time passes): that is where a new stream costs CPU. At most `limit` streams are in
+//! progress at once (a few per core); the others wait in a FIFO queue, and a stream is
+//! refused only when the queue is full, when its peer IP already holds its share of the
+//! queue (so one host reconnecting in a loop cannot fill it), or when it waited longer than
+//! the maximum wait. A mass reconnect is thus served as fast as the machine can generate
+//! configuration, without a refusal storm. The jittered connection age that spreads
+//! reconnects across replicas lives here too.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-/// Peers tracked before refilled buckets are pruned. A peer with a full bucket is the same
-/// as an unknown one, so pruning loses nothing; if every tracked peer is still busy the map
-/// is cleared (a moment of lost fairness rather than unbounded memory).
-const MAX_PEERS: usize = 16 * 1024;
-/// At most one refusal log line per interval; the others are counted into the next line.
-const LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// A token bucket's state: `rate` tokens per second, up to `burst`. Tokens may go negative:
-/// each waiter reserves its place in line.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn full(burst: f64, now: Instant) -> Self {
-        Bucket {
-            tokens: burst,
-            at: now,
-        }
-    }
-
-    fn refill(&mut self, rate: f64, burst: f64, now: Instant) {
-        let refill = now.duration_since(self.at).as_secs_f64() * rate;
-        self.tokens = (self.tokens + refill).min(burst);
-        self.at = now;
-    }
-
-    /// How long until a token is available.
-    fn wait(&self, rate: f64) -> Duration {
-        if self.tokens >= 1.0 {
-            Duration::ZERO
-        } else {
-            // Saturates instead of panicking on an absurdly small rate.
-            Duration::try_from_secs_f64((1.0 - self.tokens) / rate).unwrap_or(Duration::MAX)
-        }
-    }
-}
+/// How long an admitted stream may count as in progress without finishing its first
+/// configuration: Envoy sends its first request as soon as the stream opens, so a stream
+/// still silent after this is a slow or idle client, and must not hold a place.
+pub(crate) const HOLD_MAX: Duration = Duration::from_secs(5);
 
 /// Why a stream was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// The peer used up its own share.
+    /// The waiting queue is full.
+    QueueFull,
+    /// The peer already has its share of the queue.
     Peer,
-    /// All peers together exceed the global rate.
-    Global,
+    /// The stream waited `max_wait` without getting in.
+    Timeout,
 }
 
-/// A refusal to log now, with the number of refusals not logged since the last line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LogLine {
-    pub(crate) suppressed: u64,
+impl Refusal {
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Refusal::QueueFull => "too many new streams waiting",
+            Refusal::Peer => "this peer has too many new streams waiting",
+            Refusal::Timeout => "new stream waited too long for the server",
+        }
+    }
 }
 
-/// The new-stream limiter.
-pub(crate) struct NewStreams {
-    rate: f64,
-    burst: f64,
-    peer_rate: f64,
-    peer_burst: f64,
-    state: Mutex<State>,
+/// The new-stream admission queue.
+pub(crate) struct Admission {
+    /// Streams in progress; `None` when admission is unlimited.
+    in_progress: Option<Arc<Semaphore>>,
+    queue_limit: usize,
+    peer_limit: usize,
+    waiting: Mutex<Waiting>,
 }
 
-struct State {
-    global: Bucket,
-    peers: HashMap<IpAddr, Bucket>,
-    last_log: Option<Instant>,
-    unlogged: u64,
+#[derive(Default)]
+struct Waiting {
+    total: usize,
+    /// Waiting streams per peer IP; entries leave with their last stream, so the map is
+    /// bounded by the queue.
+    peers: HashMap<IpAddr, usize>,
 }
 
-impl NewStreams {
-    /// `rate` streams per second with `burst` saved; each peer gets `peer_share` (0..=1) of
-    /// both, at least one stream of burst. A `rate` of zero or less disables the limit.
-    pub(crate) fn new(rate: f64, burst: u32, peer_share: f64) -> Self {
-        let burst = f64::from(burst.max(1));
+/// An admitted stream's place among those in progress, given back when dropped or when
+/// `HOLD_MAX` has passed, whichever comes first.
+pub(crate) struct Ticket {
+    _release: Option<oneshot::Sender<()>>,
+}
+
+impl Admission {
+    /// `limit` streams in progress at once (0: no limit, every stream admitted at once), up
+    /// to `queue_limit` waiting, of which one peer IP may hold `peer_share` (0 to 1, at
+    /// least one).
+    pub(crate) fn new(limit: usize, queue_limit: usize, peer_share: f64) -> Self {
         let share = peer_share.clamp(0.0, 1.0);
-        let now = Instant::now();
-        NewStreams {
-            rate,
-            burst,
-            peer_rate: rate * share,
-            peer_burst: (burst * share).max(1.0),
-            state: Mutex::new(State {
-                global: Bucket::full(burst, now),
-                peers: HashMap::new(),
-                last_log: None,
-                unlogged: 0,
-            }),
+        Admission {
+            in_progress: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            queue_limit,
+            peer_limit: ((queue_limit as f64 * share) as usize).max(1),
+            waiting: Mutex::new(Waiting::default()),
         }
     }
 
-    /// Takes a token from `peer`'s bucket and the global one, waiting for them up to
-    /// `max_wait`. On refusal nothing is taken.
-    pub(crate) async fn acquire(
+    /// Waits (in arrival order) for a place among the streams in progress, up to
+    /// `max_wait`; refuses at once when the queue or the peer's share of it is full.
+    pub(crate) async fn admit(
         &self,
         peer: Option<IpAddr>,
         max_wait: Duration,
-    ) -> Result<(), Refusal> {
-        if self.rate <= 0.0 {
-            return Ok(());
+    ) -> Result<Ticket, Refusal> {
+        let Some(semaphore) = &self.in_progress else {
+            return Ok(Ticket { _release: None });
+        };
+        // The fast path, when nobody waits: no queue bookkeeping.
+        if let Ok(permit) = semaphore.clone().try_acquire_owned() {
+            return Ok(hold(permit));
         }
-        let wait = self.reserve(peer, max_wait, Instant::now())?;
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        let _place = self.enqueue(peer)?;
+        match tokio::time::timeout(max_wait, semaphore.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(hold(permit)),
+            // The semaphore is never closed; a timeout is a refusal.
+            Ok(Err(_)) | Err(_) => Err(Refusal::Timeout),
         }
-        Ok(())
     }
 
-    /// The bookkeeping of `acquire`: the wait for both tokens, both reserved, or a refusal.
-    fn reserve(
-        &self,
-        peer: Option<IpAddr>,
-        max_wait: Duration,
-        now: Instant,
-    ) -> Result<Duration, Refusal> {
+    /// Takes a place in the queue, given back when the returned guard is dropped.
+    fn enqueue(&self, peer: Option<IpAddr>) -> Result<Place<'_>, Refusal> {
         // A panic elsewhere while holding the lock leaves consistent numbers: keep going.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.global.refill(self.rate, self.burst, now);
-        let mut wait = Duration::ZERO;
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiting.total >= self.queue_limit {
+            return Err(Refusal::QueueFull);
+        }
         if let Some(ip) = peer {
-            if self.peer_rate > 0.0 {
-                if !state.peers.contains_key(&ip) && state.peers.len() >= MAX_PEERS {
-                    self.prune(&mut state.peers, now);
-                }
-                let bucket = state
-                    .peers
-                    .entry(ip)
-                    .or_insert_with(|| Bucket::full(self.peer_burst, now));
-                bucket.refill(self.peer_rate, self.peer_burst, now);
-                wait = bucket.wait(self.peer_rate);
-                if wait > max_wait {
-                    return Err(Refusal::Peer);
-                }
+            let count = waiting.peers.entry(ip).or_default();
+            if *count >= self.peer_limit {
+                return Err(Refusal::Peer);
             }
+            *count += 1;
         }
-        let global_wait = state.global.wait(self.rate);
-        if global_wait > max_wait {
-            return Err(Refusal::Global);
-        }
-        state.global.tokens -= 1.0;
-        if let Some(bucket) = peer.and_then(|ip| state.peers.get_mut(&ip)) {
-            bucket.tokens -= 1.0;
-        }
-        Ok(wait.max(global_wait))
-    }
-
-    /// Drops the buckets that have refilled (as good as unknown); clears the map when every
-    /// peer is still busy.
-    fn prune(&self, peers: &mut HashMap<IpAddr, Bucket>, now: Instant) {
-        peers.retain(|_, b| {
-            b.refill(self.peer_rate, self.peer_burst, now);
-            b.tokens < self.peer_burst
-        });
-        if peers.len() >= MAX_PEERS {
-            peers.clear();
-        }
-    }
-
-    /// Counts a refusal; returns a line to log when the last one is an interval old.
-    pub(crate) fn refusal_log(&self) -> Option<LogLine> {
-        self.refusal_log_at(Instant::now())
-    }
-
-    fn refusal_log_at(&self, now: Instant) -> Option<LogLine> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state
-            .last_log
-            .is_some_and(|last| now.duration_since(last) < LOG_INTERVAL)
-        {
-            state.unlogged += 1;
-            return None;
-        }
-        state.last_log = Some(now);
-        Some(LogLine {
-            suppressed: std::mem::take(&mut state.unlogged),
+        waiting.total += 1;
+        Ok(Place {
+            admission: self,
+            peer,
         })
     }
 
+    /// Streams waiting now.
     #[cfg(test)]
-    fn tracked_peers(&self) -> usize {
-        self.state.lock().unwrap().peers.len()
+    fn waiting(&self) -> usize {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
     }
+}
+
+/// A place in the queue.
+struct Place<'a> {
+    admission: &'a Admission,
+    peer: Option<IpAddr>,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self
+            .admission
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        waiting.total -= 1;
+        if let Some(ip) = self.peer {
+            if let Some(count) = waiting.peers.get_mut(&ip) {
+                *count -= 1;
+                if *count == 0 {
+                    waiting.peers.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// Holds `permit` until the ticket is dropped or `HOLD_MAX` has passed.
+fn hold(permit: OwnedSemaphorePermit) -> Ticket {
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(HOLD_MAX, rx).await;
+        drop(permit);
+    });
+    Ticket { _release: Some(tx) }
 }
 
 /// `age` stretched by up to `jitter` (a fraction) chosen from `seed`, so that proxies
@@ -228,111 +196,119 @@ mod tests {
         Some(IpAddr::from([10, 0, 0, last]))
     }
 
+    const LONG: Duration = Duration::from_secs(60);
+
     #[tokio::test(start_paused = true)]
-    async fn global_bucket_allows_a_burst_then_paces() {
-        let limiter = NewStreams::new(10.0, 3, 1.0);
-        let start = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(limiter.acquire(None, Duration::ZERO).await, Ok(()));
-        }
-        assert_eq!(
-            limiter.acquire(None, Duration::from_millis(50)).await,
-            Err(Refusal::Global)
-        );
-        assert_eq!(
-            limiter.acquire(None, Duration::from_millis(200)).await,
-            Ok(())
-        );
-        assert_eq!(start.elapsed(), Duration::from_millis(100));
+    async fn streams_beyond_the_limit_wait_and_get_in_as_places_free_up() {
+        let admission = Arc::new(Admission::new(2, 10, 1.0));
+        let first = admission.admit(ip(1), LONG).await.unwrap();
+        let _second = admission.admit(ip(2), LONG).await.unwrap();
+        let a = admission.clone();
+        let third = tokio::spawn(async move { a.admit(ip(3), LONG).await.is_ok() });
+        tokio::task::yield_now().await;
+        assert_eq!(admission.waiting(), 1);
+        assert!(!third.is_finished());
+        drop(first);
+        assert!(third.await.unwrap(), "admitted once a place was free");
+        assert_eq!(admission.waiting(), 0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_noisy_peer_does_not_starve_the_others() {
-        // 100 streams of burst, 10 per peer.
-        let limiter = NewStreams::new(100.0, 100, 0.1);
-        let mut admitted = 0;
+    async fn a_full_queue_refuses_at_once() {
+        let admission = Arc::new(Admission::new(1, 3, 1.0));
+        let _held = admission.admit(ip(1), LONG).await.unwrap();
+        let mut waiters = Vec::new();
+        for i in 0..3 {
+            let a = admission.clone();
+            waiters.push(tokio::spawn(async move { a.admit(ip(10 + i), LONG).await }));
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(admission.waiting(), 3);
+        assert_eq!(
+            admission.admit(ip(20), LONG).await.err(),
+            Some(Refusal::QueueFull)
+        );
+        // The refused stream took no place.
+        assert_eq!(admission.waiting(), 3);
+        for w in waiters {
+            w.abort();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_peer_holds_only_its_share_of_the_queue() {
+        // A queue of 10, a peer may hold a fifth of it.
+        let admission = Arc::new(Admission::new(1, 10, 0.2));
+        let _held = admission.admit(ip(1), LONG).await.unwrap();
+        let mut waiters = Vec::new();
+        for _ in 0..2 {
+            let a = admission.clone();
+            waiters.push(tokio::spawn(async move { a.admit(ip(1), LONG).await }));
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(
+            admission.admit(ip(1), LONG).await.err(),
+            Some(Refusal::Peer)
+        );
+        // Another peer still gets a place in the queue.
+        let a = admission.clone();
+        waiters.push(tokio::spawn(async move { a.admit(ip(2), LONG).await }));
+        tokio::task::yield_now().await;
+        assert_eq!(admission.waiting(), 3);
+        for w in waiters {
+            w.abort();
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(
+            admission.waiting(),
+            0,
+            "aborted waiters give their place back"
+        );
+        assert!(admission.waiting.lock().unwrap().peers.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_too_long_is_a_refusal() {
+        let admission = Admission::new(1, 10, 1.0);
+        let _held = admission.admit(ip(1), LONG).await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            admission.admit(ip(2), Duration::from_secs(3)).await.err(),
+            Some(Refusal::Timeout)
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        assert_eq!(admission.waiting(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_admitted_stream_gives_its_place_back_after_the_hold_time() {
+        let admission = Admission::new(1, 10, 1.0);
+        let _idle = admission.admit(ip(1), LONG).await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert!(admission.admit(ip(2), LONG).await.is_ok());
+        assert_eq!(start.elapsed(), HOLD_MAX);
+    }
+
+    #[tokio::test]
+    async fn no_limit_admits_everyone_at_once() {
+        let admission = Admission::new(0, 0, 0.0);
+        let mut tickets = Vec::new();
         for _ in 0..1000 {
-            if limiter.acquire(ip(1), Duration::ZERO).await.is_ok() {
-                admitted += 1;
-            }
+            tickets.push(admission.admit(ip(1), Duration::ZERO).await.unwrap());
         }
-        assert_eq!(admitted, 10, "the noisy peer gets its share only");
-        assert_eq!(
-            limiter.acquire(ip(1), Duration::ZERO).await,
-            Err(Refusal::Peer)
-        );
-        // Ninety tokens are left for everyone else.
-        for peer in 2..=10 {
-            for _ in 0..10 {
-                assert_eq!(limiter.acquire(ip(peer), Duration::ZERO).await, Ok(()));
-            }
-        }
-        assert_eq!(
-            limiter.acquire(ip(11), Duration::ZERO).await,
-            Err(Refusal::Global)
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_refusal_takes_no_token() {
-        let limiter = NewStreams::new(100.0, 2, 0.5);
-        assert_eq!(limiter.acquire(ip(1), Duration::ZERO).await, Ok(()));
-        assert_eq!(
-            limiter.acquire(ip(1), Duration::ZERO).await,
-            Err(Refusal::Peer)
-        );
-        // The refused attempt did not spend the global token the other peer needs.
-        assert_eq!(limiter.acquire(ip(2), Duration::ZERO).await, Ok(()));
-    }
-
-    #[test]
-    fn the_peer_map_is_bounded() {
-        let limiter = NewStreams::new(1e9, 1_000_000, 0.001);
-        let start = Instant::now();
-        let fill = |at| {
-            for i in 0..MAX_PEERS as u32 {
-                let peer = Some(IpAddr::from(((i + 1) << 8).to_be_bytes()));
-                limiter.reserve(peer, Duration::MAX, at).unwrap();
-            }
-        };
-        fill(start);
-        assert_eq!(limiter.tracked_peers(), MAX_PEERS);
-        // Every bucket has refilled a moment later: a new peer prunes them all.
-        let later = start + Duration::from_secs(60);
-        limiter.reserve(ip(1), Duration::ZERO, later).unwrap();
-        assert_eq!(limiter.tracked_peers(), 1);
-        // When every tracked peer is still busy, the map is cleared instead: the last of
-        // these new peers finds it full of busy ones.
-        fill(later);
-        assert_eq!(limiter.tracked_peers(), 1);
-    }
-
-    #[test]
-    fn refusals_are_logged_once_per_interval_with_a_count() {
-        let limiter = NewStreams::new(1.0, 1, 1.0);
-        let t0 = Instant::now();
-        assert_eq!(limiter.refusal_log_at(t0), Some(LogLine { suppressed: 0 }));
-        for i in 1..=5 {
-            assert_eq!(limiter.refusal_log_at(t0 + Duration::from_secs(i)), None);
-        }
-        assert_eq!(
-            limiter.refusal_log_at(t0 + LOG_INTERVAL),
-            Some(LogLine { suppressed: 5 })
-        );
+        assert_eq!(tickets.len(), 1000);
     }
 
     #[test]
     fn a_poisoned_lock_is_recovered() {
-        let limiter = std::sync::Arc::new(NewStreams::new(10.0, 5, 1.0));
-        let l = limiter.clone();
+        let admission = Arc::new(Admission::new(1, 10, 1.0));
+        let a = admission.clone();
         let _ = std::thread::spawn(move || {
-            let _guard = l.state.lock().unwrap();
+            let _guard = a.waiting.lock().unwrap();
             panic!("poison the lock");
         })
         .join();
-        assert!(limiter.state.is_poisoned());
-        assert!(limiter
-            .reserve(ip(1), Duration::ZERO, Instant::now())
-            .is_ok());
+        assert!(admission.waiting.is_poisoned());
+        assert!(admission.enqueue(ip(1)).is_ok());
     }
 }

@@ -11,6 +11,14 @@ pub trait ConfigGenerator: Send + Sync + 'static {
     /// `Err` carries a message for the proxy (for example an unparseable node id); the
     /// server refuses the stream with it.
     fn generate(&self, node: &Node) -> Result<ProxyResources, String>;
+
+    /// When the input change behind `generation` was first seen (for
+    /// `pilot_proxy_convergence_time`); `None` when unknown, then the server counts from
+    /// the moment it picked the generation up.
+    fn changed_at(&self, generation: u64) -> Option<std::time::Instant> {
+        let _ = generation;
+        None
+    }
 }
 
 /// Sent by the application each time a new configuration generation is in place.

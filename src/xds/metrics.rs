@@ -34,6 +34,7 @@ pub(crate) struct Metrics {
     push_time: ByType,
     config_size: ByType,
     convergence: Histogram,
+    fanout: Histogram,
 }
 
 impl Metrics {
@@ -64,6 +65,10 @@ impl Metrics {
     pub(crate) fn converged(&self, elapsed: Duration) {
         self.convergence
             .observe(&TIME_BUCKETS, elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn fanned_out(&self, elapsed: Duration) {
+        self.fanout.observe(&TIME_BUCKETS, elapsed.as_secs_f64());
     }
 
     /// Prometheus text exposition; `connected` is the `pilot_xds` gauge.
@@ -123,10 +128,19 @@ impl Metrics {
         header(
             &mut out,
             "pilot_proxy_convergence_time",
-            "Seconds from a new configuration generation to its last response on a stream.",
+            "Seconds from meshd seeing an input change to the proxy acknowledging every \
+             response it caused (rejected changes not counted).",
         );
         self.convergence
             .render(&mut out, "pilot_proxy_convergence_time", "", &TIME_BUCKETS);
+        header(
+            &mut out,
+            "meshd_xds_push_fanout_time",
+            "Seconds from the first stream pushing a generation to the last proxy \
+             acknowledging it.",
+        );
+        self.fanout
+            .render(&mut out, "meshd_xds_push_fanout_time", "", &TIME_BUCKETS);
         out
     }
 }
@@ -244,6 +258,7 @@ mod tests {
         m.pushed(type_url::CLUSTER, Duration::from_secs(60), 2000);
         m.rejected(type_url::ROUTE);
         m.converged(Duration::from_millis(20));
+        m.fanned_out(Duration::from_millis(700));
         let text = m.render(3);
         assert!(text.contains("pilot_xds 3\n"));
         assert!(text.contains("pilot_xds_pushes{type=\"cds\"} 2\n"));
@@ -257,6 +272,8 @@ mod tests {
         assert!(!text.contains("pilot_xds_push_time_count{type=\"eds\"}"));
         assert!(text.contains("pilot_proxy_convergence_time_bucket{le=\"0.05\"} 1\n"));
         assert!(text.contains("pilot_proxy_convergence_time_count 1\n"));
+        assert!(text.contains("meshd_xds_push_fanout_time_bucket{le=\"0.5\"} 0\n"));
+        assert!(text.contains("meshd_xds_push_fanout_time_bucket{le=\"1\"} 1\n"));
         assert!(text.contains("meshd_xds_streams_refused_total{reason=\"not_ready\"} 0\n"));
     }
 

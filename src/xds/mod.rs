@@ -5,7 +5,9 @@
 mod admission;
 mod body;
 pub mod caller;
+mod convergence;
 mod delta;
+mod fanout;
 pub mod generator;
 mod held;
 mod metrics;
@@ -15,6 +17,8 @@ mod options;
 mod pending;
 #[cfg(test)]
 mod proptests;
+mod push_permits;
+mod refusals;
 mod selection;
 pub mod server;
 mod service;

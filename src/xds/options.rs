@@ -1,19 +1,24 @@
-//! Options of the xDS server: limits on concurrent work, new streams, connection age,
-//! message sizes, keepalives and the drain on shutdown.
+//! Options of the xDS server: limits on concurrent work, admission of new streams,
+//! connection age, message sizes, keepalives and the drain on shutdown. The defaults of the
+//! work limits follow the number of cores.
 
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct XdsOptions {
-    /// Streams regenerating their configuration at the same time.
+    /// Streams regenerating their configuration at the same time (default: one per core;
+    /// each is CPU work on the blocking pool).
     pub max_concurrent_pushes: usize,
-    /// New streams accepted per second (0 disables the limit) and the burst allowed.
-    pub new_stream_rate: f64,
-    pub new_stream_burst: u32,
-    /// The part (0 to 1) of the new-stream rate and burst one peer IP may use, so that a
-    /// proxy reconnecting in a loop cannot starve the others.
+    /// New streams in progress at once (admitted, first configuration not yet generated and
+    /// queued); the others wait in the admission queue. 0 admits every stream at once.
+    /// Default: four per core, enough to keep every core generating.
+    pub new_streams_in_progress: usize,
+    /// New streams that may wait for admission; one more is refused.
+    pub new_stream_queue: usize,
+    /// The part (0 to 1) of the admission queue one peer IP may hold, so that a proxy
+    /// reconnecting in a loop cannot fill it.
     pub new_stream_peer_share: f64,
-    /// How long a new stream may wait for the rate limit before it is refused.
+    /// How long a new stream may wait for admission before it is refused.
     pub new_stream_max_wait: Duration,
     /// A stream is closed (gracefully, so the proxy reconnects, possibly to another
     /// replica) after this age, stretched by up to `max_connection_age_jitter` (a fraction).
@@ -40,11 +45,11 @@ pub struct XdsOptions {
 impl Default for XdsOptions {
     fn default() -> Self {
         XdsOptions {
-            max_concurrent_pushes: 100,
-            new_stream_rate: 100.0,
-            new_stream_burst: 100,
+            max_concurrent_pushes: cores(),
+            new_streams_in_progress: 4 * cores(),
+            new_stream_queue: 10_000,
             new_stream_peer_share: 0.1,
-            new_stream_max_wait: Duration::from_secs(1),
+            new_stream_max_wait: Duration::from_secs(30),
             max_connection_age: Some(Duration::from_secs(30 * 60)),
             max_connection_age_jitter: 0.1,
             max_request_message_size: 4 * 1024 * 1024,
@@ -55,4 +60,9 @@ impl Default for XdsOptions {
             allow_unauthenticated_secrets: false,
         }
     }
+}
+
+/// The cores this process may use (1 when unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::caller::CallerAuth;
 use super::generator::{ConfigGenerator, GenerationWatch};
-pub use super::options::XdsOptions;
+pub use super::options::{cores, XdsOptions};
 pub use super::service::AdsService;
 use super::shared::Shared;
 use super::status::XdsStatus;

@@ -125,12 +125,15 @@ where
         None,
         Some(shared.options.max_request_message_size),
     );
-    if let Err(status) = shared.admit(peer).await {
-        return Ok(status.into_http());
-    }
+    let admitted = match shared.admit(peer).await {
+        Ok(ticket) => ticket,
+        Err(status) => return Ok(status.into_http()),
+    };
     let limit = shared.options.max_response_message_size;
     let (tx, rx) = mpsc::channel(OUTBOX);
-    tokio::spawn(stream::run::<P>(shared, peer, caller, requests, tx));
+    tokio::spawn(stream::run::<P>(
+        shared, peer, caller, requests, tx, admitted,
+    ));
     let mut response = http::Response::new(tonic::body::Body::new(AdsBody::new(rx, limit)));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -1,19 +1,21 @@
 //! State shared by the ADS service and every stream task: the generator and generation
-//! watch, options, status registry, push permits, the drain signal, and the admission of
-//! new streams (refused before the first configuration load and while draining, fairly
-//! rate-limited otherwise).
+//! watch, options, status registry, push permits, the fan-out round, the drain signal, and
+//! the admission of new streams (refused before the first configuration load and while
+//! draining, admitted by load otherwise: see `admission`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tonic::Status;
-use tracing::warn;
 
-use super::admission::{NewStreams, Refusal};
+use super::admission::{Admission, Ticket};
+use super::fanout::FanOut;
 use super::generator::{ConfigGenerator, GenerationWatch};
 use super::options::XdsOptions;
+use super::push_permits::PushPermits;
+use super::refusals::RefusalLog;
 use super::status::XdsStatus;
 
 /// State shared by the service and every stream task.
@@ -22,8 +24,10 @@ pub(crate) struct Shared {
     pub(crate) generations: GenerationWatch,
     pub(crate) options: XdsOptions,
     pub(crate) status: XdsStatus,
-    pub(crate) push_permits: Semaphore,
-    new_streams: NewStreams,
+    pub(crate) push_permits: PushPermits,
+    pub(crate) fanout: FanOut,
+    admission: Admission,
+    refusals: Arc<RefusalLog>,
     pub(crate) next_stream_id: AtomicU64,
     /// Set once on shutdown: streams end gracefully and new ones are refused.
     pub(crate) draining: watch::Sender<bool>,
@@ -38,12 +42,14 @@ impl Shared {
         Shared {
             generator,
             generations,
-            push_permits: Semaphore::new(options.max_concurrent_pushes.max(1)),
-            new_streams: NewStreams::new(
-                options.new_stream_rate,
-                options.new_stream_burst,
+            push_permits: PushPermits::new(options.max_concurrent_pushes),
+            fanout: FanOut::default(),
+            admission: Admission::new(
+                options.new_streams_in_progress,
+                options.new_stream_queue,
                 options.new_stream_peer_share,
             ),
+            refusals: Arc::default(),
             options,
             status: XdsStatus::default(),
             next_stream_id: AtomicU64::new(1),
@@ -51,9 +57,11 @@ impl Shared {
         }
     }
 
-    /// Refuses a new stream before the first configuration load, while shutting down, or
-    /// when streams arrive faster than the rate limit allows (overall or from `peer`).
-    pub(crate) async fn admit(&self, peer: Option<SocketAddr>) -> Result<(), Status> {
+    /// Refuses a new stream before the first configuration load or while shutting down;
+    /// otherwise admits it when the server has room (see `admission`), or refuses it when
+    /// the admission queue is full. The ticket is held until the stream's first
+    /// configuration is queued.
+    pub(crate) async fn admit(&self, peer: Option<SocketAddr>) -> Result<Ticket, Status> {
         use std::sync::atomic::Ordering::Relaxed;
         if *self.draining.borrow() {
             return Err(Status::unavailable("server shutting down"));
@@ -66,26 +74,20 @@ impl Shared {
             return Err(Status::unavailable("configuration not loaded yet"));
         }
         let max_wait = self.options.new_stream_max_wait;
-        if let Err(refusal) = self
-            .new_streams
-            .acquire(peer.map(|p| p.ip()), max_wait)
-            .await
-        {
-            self.status
-                .metrics()
-                .refused_rate_limited
-                .fetch_add(1, Relaxed);
-            let reason = match refusal {
-                Refusal::Peer => "this peer opens streams too fast",
-                Refusal::Global => "too many new streams",
-            };
-            // One line per interval: a reconnect storm must not flood the log.
-            if let Some(line) = self.new_streams.refusal_log() {
-                let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-                warn!(%peer, reason, earlier_refusals_not_logged = line.suppressed, "refusing an xds stream");
+        match self.admission.admit(peer.map(|p| p.ip()), max_wait).await {
+            Ok(ticket) => Ok(ticket),
+            Err(refusal) => {
+                self.status
+                    .metrics()
+                    .refused_rate_limited
+                    .fetch_add(1, Relaxed);
+                // One line per interval: a reconnect storm must not flood the log.
+                self.refusals.refused(peer, refusal.reason());
+                Err(Status::resource_exhausted(format!(
+                    "{}, retry later",
+                    refusal.reason()
+                )))
             }
-            return Err(Status::resource_exhausted(format!("{reason}, retry later")));
         }
-        Ok(())
     }
 }

@@ -14,9 +14,11 @@ use tokio::time::Instant;
 use tonic::{Code, Status, Streaming};
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use super::admission::jittered;
+use super::admission::{jittered, Ticket};
 use super::caller::Caller;
+use super::convergence;
 use super::generator::GenerationWatch;
+use super::push_permits::PushClass;
 use super::shared::Shared;
 use super::status::{StreamStatus, TypeView};
 use crate::envoy::resource::{type_url, ProxyResources, ResourceMap};
@@ -36,8 +38,10 @@ pub(crate) struct Conn {
     nonces: u64,
     /// When the stream is closed so that the proxy reconnects (maybe elsewhere).
     pub(crate) deadline: Option<Instant>,
-    /// When the generation being pushed was picked up, for the convergence metric.
-    push_started: Option<Instant>,
+    /// For `pilot_proxy_convergence_time` (admission).
+    pub(crate) convergence: convergence::Clock,
+    /// The stream's admission ticket, until its first configuration is queued (admission).
+    pub(crate) admitted: Option<Ticket>,
     /// Whether generated secrets (gateways') may go to this stream (allowed by option).
     secrets_allowed: bool,
     /// The authenticated caller's own secrets (secure port only), pushed again on change.
@@ -72,7 +76,8 @@ impl Conn {
             watching: true,
             nonces: 0,
             deadline,
-            push_started: None,
+            convergence: convergence::Clock::default(),
+            admitted: None,
             secrets_allowed,
             caller_secrets: caller.map(|c| c.secrets),
             status: None,
@@ -105,10 +110,17 @@ impl Conn {
     /// server's bound on concurrent pushes.
     pub(crate) async fn regenerate(&mut self) -> Result<(), Status> {
         let generation = *self.generations.borrow_and_update();
-        let _permit = self
-            .shared
+        self.converge_generated(generation); // admission: convergence clock, fan-out round
+                                             // A new stream's first configuration yields to connected proxies' updates (admission).
+        let class = if self.admitted.is_some() {
+            PushClass::Initial
+        } else {
+            PushClass::Update
+        };
+        let shared = self.shared.clone();
+        let _permit = shared
             .push_permits
-            .acquire()
+            .acquire(class)
             .await
             .map_err(|_| Status::unavailable("server shutting down"))?;
         let generator = self.shared.generator.clone();
@@ -124,9 +136,6 @@ impl Conn {
                     status.set_resources(generation, resources.clone());
                 }
                 self.resources = resources;
-                if self.push_started.is_none() {
-                    self.push_started = Some(Instant::now());
-                }
                 Ok(())
             }
             Err(message) => {
@@ -168,9 +177,9 @@ impl Conn {
 
     /// Called when nothing is left to push: the stream has caught up with the generation.
     pub(crate) fn caught_up(&mut self) {
-        if let Some(start) = self.push_started.take() {
-            self.shared.status.metrics().converged(start.elapsed());
-        }
+        // admission: the first configuration is queued, the stream no longer counts as new.
+        self.admitted = None;
+        self.converge_built();
     }
 
     /// Whether a response of `len` bytes may be sent. One over the limit would end the
@@ -198,10 +207,11 @@ impl Conn {
 
     /// Records a type's sync state for the debug views (copied into the stream's own
     /// status; the names are shared, not copied).
-    pub(crate) fn publish(&self, type_url: &'static str, view: &TypeView) {
+    pub(crate) fn publish(&mut self, type_url: &'static str, view: &TypeView) {
         if let Some(status) = &self.status {
             status.set_type(type_url, view);
         }
+        self.converge_published(type_url, view); // admission: sent, ACK or NACK
     }
 }
 
@@ -221,6 +231,7 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.converge_gone(); // admission: fan-out round
         if let Some(status) = &self.status {
             self.shared.status.unregister(status);
             info!("xds stream disconnected");
@@ -270,9 +281,11 @@ pub(crate) async fn run<P: StreamProtocol>(
     caller: Option<Caller>,
     requests: Streaming<P::Request>,
     tx: mpsc::Sender<Result<P::Response, Status>>,
+    admitted: Ticket,
 ) {
     let caller_name = caller.as_ref().map(|c| c.name.clone()).unwrap_or_default();
-    let conn = Conn::new(shared, P::DELTA, caller);
+    let mut conn = Conn::new(shared, P::DELTA, caller);
+    conn.admitted = Some(admitted); // admission
     let span = info_span!(
         "xds_stream",
         stream = conn.id,
