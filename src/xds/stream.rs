@@ -16,7 +16,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::admission::jittered;
 use super::caller::Caller;
-use super::generator::GenerationWatch;
+use super::generator::{GenerationWatch, ProxyContext};
 use super::shared::Shared;
 use super::status::{StreamStatus, TypeView};
 use crate::envoy::resource::{type_url, ProxyResources, ResourceMap};
@@ -42,6 +42,8 @@ pub(crate) struct Conn {
     secrets_allowed: bool,
     /// The authenticated caller's own secrets (secure port only), pushed again on change.
     caller_secrets: Option<watch::Receiver<Arc<ResourceMap>>>,
+    /// What the generator learns of the stream (the caller's identity).
+    context: Arc<ProxyContext>,
     /// This stream's entry in the status registry, from its first request on.
     status: Option<Arc<StreamStatus>>,
     /// Set by the protocol when a request breaks a limit: the stream ends with it.
@@ -74,6 +76,9 @@ impl Conn {
             deadline,
             push_started: None,
             secrets_allowed,
+            context: Arc::new(ProxyContext {
+                identity: caller.as_ref().map(|c| Arc::from(c.name.as_str())),
+            }),
             caller_secrets: caller.map(|c| c.secrets),
             status: None,
             failure: None,
@@ -113,8 +118,9 @@ impl Conn {
             .map_err(|_| Status::unavailable("server shutting down"))?;
         let generator = self.shared.generator.clone();
         let node = self.node.clone().expect("regenerate after connect");
+        let context = self.context.clone();
         // Translation can take a while for a large mesh: keep it off the async workers.
-        let result = tokio::task::spawn_blocking(move || generator.generate(&node))
+        let result = tokio::task::spawn_blocking(move || generator.generate_for(&node, &context))
             .await
             .map_err(|e| Status::internal(format!("generating configuration: {e}")))?;
         match result {

@@ -114,6 +114,9 @@ pub struct ScopeKey {
     pub zone: Option<String>,
     /// The AuthorizationPolicies and RequestAuthentications that apply to a sidecar.
     pub security: Vec<(&'static str, ObjectKey)>,
+    /// Whether the proxy's xDS stream proved an identity, so that it holds a workload
+    /// certificate (`ProxyId::identity`): proxies with and without one never share parts.
+    pub identity: bool,
 }
 
 impl ScopeKey {
@@ -247,5 +250,6 @@ pub fn scope_key(
         gateways,
         zone,
         security,
+        identity: proxy.identity.is_some(),
     }
 }
