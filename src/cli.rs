@@ -232,6 +232,11 @@ pub struct TranslateArgs {
     /// a Pod of the model that matches the node id wins over them.
     #[arg(long = "label", value_parser = parse_key_value)]
     pub labels: Vec<(String, String)>,
+    /// Translate for a proxy whose xDS stream proved this identity (a sidecar on the secure
+    /// port, with a workload certificate: mesh mTLS); without it, for one on the plaintext
+    /// port (no certificate, no SDS reference).
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
