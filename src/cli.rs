@@ -103,12 +103,17 @@ pub struct MeshArgs {
     /// says otherwise: ALLOW_ANY passes it through, REGISTRY_ONLY blocks it.
     #[arg(long, value_enum, default_value_t = OutboundTrafficPolicy::AllowAny)]
     pub outbound_traffic_policy: OutboundTrafficPolicy,
-    /// Mutual TLS between sidecars: automatic mTLS to endpoints with a sidecar,
-    /// DestinationRule ISTIO_MUTUAL and PeerAuthentication, with the workload certificate
-    /// and roots from SDS (`default`, `ROOTCA`). Only for proxies that get those secrets
-    /// (on the authenticated port); without it sidecars talk plaintext.
+    /// Accepted for compatibility: mutual TLS is on by default. Every proxy on the
+    /// authenticated port (15012) gets its certificate over SDS and PeerAuthentication,
+    /// DestinationRule ISTIO_MUTUAL and automatic mTLS; proxies on the plaintext port have no
+    /// certificate and talk plaintext (STRICT ports refuse them).
     #[arg(long)]
     pub mtls: bool,
+    /// Automatic mTLS: clients with a certificate use mTLS to endpoints with a sidecar when
+    /// no DestinationRule sets TLS (Istio's mesh config `enableAutoMtls`, which overrides
+    /// this flag). `--auto-mtls=false` leaves mTLS to DestinationRule ISTIO_MUTUAL.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub auto_mtls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -133,7 +138,7 @@ impl MeshArgs {
                 OutboundTrafficPolicy::RegistryOnly => OutboundPolicy::RegistryOnly,
             },
             serve_gateway_secrets,
-            mtls: self.mtls,
+            auto_mtls: self.auto_mtls,
             ..Default::default()
         }
     }
@@ -229,6 +234,11 @@ pub struct TranslateArgs {
     /// a Pod of the model that matches the node id wins over them.
     #[arg(long = "label", value_parser = parse_key_value)]
     pub labels: Vec<(String, String)>,
+    /// Translate for a proxy whose xDS stream proved this identity (a sidecar on the secure
+    /// port, with a workload certificate: mesh mTLS); without it, for one on the plaintext
+    /// port (no certificate, no SDS reference).
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -113,6 +113,11 @@ pub fn check_mesh(args: &MeshArgs) -> anyhow::Result<&MeshArgs> {
             args.root_namespace
         );
     }
+    if args.mtls && !args.auto_mtls {
+        bail!(
+            "--mtls asks for automatic mTLS and --auto-mtls=false turns it off: give one of them"
+        );
+    }
     Ok(args)
 }
 

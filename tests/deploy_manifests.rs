@@ -226,25 +226,58 @@ fn istiod_service_keeps_istiods_ports_and_selects_the_meshd_pods() {
     assert!(budget.min_available.is_some() || budget.max_unavailable.is_some());
 }
 
+/// The pod template labels of Deployment `name`.
+fn deployment_labels(docs: &[Value], name: &str) -> std::collections::BTreeMap<String, String> {
+    let deployment: Deployment = object(docs, "Deployment", name);
+    deployment
+        .spec
+        .and_then(|s| s.template.metadata)
+        .and_then(|m| m.labels)
+        .unwrap_or_default()
+}
+
 #[test]
 fn example_sidecar_is_stock_envoy_with_the_bootstrap_meshd_prints() {
     let docs = documents("example/sidecar-demo.yaml");
     let config: ConfigMap = object(&docs, "ConfigMap", "envoy-bootstrap");
     let in_manifest = config.data.expect("data")["bootstrap.yaml"].clone();
+    // The files the pods mount, made here (a root and a token) and named by their pod
+    // paths in what meshd prints.
+    let dir = std::env::temp_dir().join(format!("meshd-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (root, token) = (dir.join("root-cert.pem"), dir.join("istio-token"));
+    let cert = rcgen::generate_simple_self_signed(vec!["root".to_string()]).unwrap();
+    std::fs::write(&root, cert.cert.pem()).unwrap();
+    std::fs::write(&token, "header.payload.signature").unwrap();
     let printed = Command::new(env!("CARGO_BIN_EXE_meshd"))
         .args([
             "bootstrap",
             "--node-id",
             "sidecar~0.0.0.0~workload.demo~demo.svc.cluster.local",
             "--xds-address",
-            "istiod.istio-system.svc:15010",
+            "istiod.istio-system.svc:15012",
+            "--watch-token-file",
         ])
+        .arg("--root-cert")
+        .arg(&root)
+        .arg("--token-file")
+        .arg(&token)
         .output()
         .expect("running meshd bootstrap");
-    assert!(printed.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let printed = String::from_utf8(printed.stdout)
+        .unwrap()
+        .replace(
+            &root.display().to_string(),
+            "/var/run/secrets/istio/root-cert.pem",
+        )
+        .replace(
+            &token.display().to_string(),
+            "/var/run/secrets/tokens/istio-token",
+        );
     assert_eq!(
-        in_manifest,
-        String::from_utf8(printed.stdout).unwrap(),
+        in_manifest, printed,
         "deploy/example/sidecar-demo.yaml's bootstrap differs from what meshd prints now: \
          regenerate it with the command written above it"
     );
@@ -270,6 +303,42 @@ fn example_sidecar_is_stock_envoy_with_the_bootstrap_meshd_prints() {
             security.run_as_user,
             Some(1337),
             "{name}: capture exempts uid 1337"
+        );
+        // The bootstrap's files: the token (audience istio-ca) and meshd's root.
+        let volumes = pod.volumes.clone().unwrap_or_default();
+        let token = volumes
+            .iter()
+            .filter_map(|v| v.projected.as_ref())
+            .flat_map(|p| p.sources.iter().flatten())
+            .filter_map(|s| s.service_account_token.as_ref())
+            .next()
+            .unwrap_or_else(|| panic!("{name}: no projected ServiceAccount token"));
+        assert_eq!(token.audience.as_deref(), Some("istio-ca"), "{name}");
+        assert_eq!(token.path, "istio-token", "{name}");
+        assert!(
+            volumes.iter().any(|v| v
+                .config_map
+                .as_ref()
+                .is_some_and(|c| c.name == "istio-ca-root-cert")),
+            "{name}: meshd's root is not mounted"
+        );
+        let mounts: Vec<&str> = envoy
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        for dir in ["/var/run/secrets/tokens", "/var/run/secrets/istio"] {
+            assert!(
+                mounts.contains(&dir),
+                "{name}: {dir} not mounted: {mounts:?}"
+            );
+        }
+        let labels = deployment_labels(&docs, name);
+        assert_eq!(
+            labels.get("security.istio.io/tlsMode").map(String::as_str),
+            Some("istio"),
+            "{name}"
         );
         let init = pod.init_containers.expect("init containers");
         let capture = init.iter().find(|c| c.name == "capture").expect("capture");

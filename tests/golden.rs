@@ -47,9 +47,21 @@ fn envoy() -> PathBuf {
 
 type GoldenSet = BTreeMap<&'static str, Vec<Value>>;
 
+/// A golden proxy's node id, and the identity its stream proved when the entry carries one
+/// after a space (`<node id> spiffe://...`). Without one the proxy is translated as one on
+/// the plaintext xDS port: no workload certificate, no mesh mTLS.
+fn split_identity(entry: &str) -> (&str, Option<&str>) {
+    match entry.split_once(' ') {
+        Some((node_id, identity)) => (node_id, Some(identity)),
+        None => (entry, None),
+    }
+}
+
 /// The translated resources of one proxy as JSON arrays by type key.
-fn translate(translator: &Translator, node_id: &str) -> GoldenSet {
-    let proxy = ProxyId::parse(node_id).expect("golden node ids parse");
+fn translate(translator: &Translator, entry: &str) -> GoldenSet {
+    let (node_id, identity) = split_identity(entry);
+    let mut proxy = ProxyId::parse(node_id).expect("golden node ids parse");
+    proxy.identity = identity.map(str::to_string);
     let resources = translator.proxy_resources(&proxy);
     TYPES
         .iter()
@@ -271,8 +283,9 @@ fn run_case_with(
     let update = std::env::var_os("MESHD_UPDATE_GOLDEN").is_some();
     let translator = Translator::with_options(Arc::new(model), Arc::new(options));
     let mut problems = Vec::new();
-    for (proxy, node_id) in proxies {
-        let set = translate(&translator, node_id);
+    for (proxy, entry) in proxies {
+        let set = translate(&translator, entry);
+        let (node_id, _) = split_identity(entry);
         let dir = root().join("testdata/golden").join(case).join(proxy);
         for (key, items) in &set {
             let text = serde_json::to_string_pretty(&Value::Array(items.clone())).unwrap() + "\n";
@@ -663,29 +676,37 @@ fn authz_basic() {
     );
 }
 
-/// Mesh mTLS (`--mtls`): PeerAuthentication at mesh, namespace, workload and port level
-/// shaping the inbound chains (STRICT in `shop`, a plaintext port on `db`, PERMISSIVE in
-/// `front`), automatic mTLS to sidecar endpoints (transport socket matches with the
-/// services' SPIFFE identities, ALPN by protocol), DestinationRule ISTIO_MUTUAL and DISABLE.
+/// Mesh mTLS for proxies with a workload certificate (authenticated xDS stream):
+/// PeerAuthentication at mesh, namespace, workload and port level shaping the inbound
+/// chains (STRICT in `shop`, a plaintext port on `db`, PERMISSIVE in `front`), automatic
+/// mTLS to sidecar endpoints (transport socket matches with the services' SPIFFE
+/// identities, ALPN by protocol), DestinationRule ISTIO_MUTUAL and DISABLE. The same
+/// `reviews` pod without a certificate (plaintext xDS port): its STRICT ports refuse every
+/// connection and the ISTIO_MUTUAL cluster to `db` fails closed, with no SDS reference.
 #[test]
 fn mtls() {
-    let options = TranslateOptions {
-        mtls: true,
-        ..Default::default()
-    };
-    run_case_with(
+    run_case(
         "mtls",
         load_model("security/mtls"),
-        options,
         &[
             (
                 "reviews",
-                "sidecar~10.244.5.11~reviews-v1.shop~shop.svc.cluster.local",
+                "sidecar~10.244.5.11~reviews-v1.shop~shop.svc.cluster.local \
+                 spiffe://cluster.local/ns/shop/sa/reviews",
             ),
-            ("db", "sidecar~10.244.5.21~db-0.shop~shop.svc.cluster.local"),
+            (
+                "db",
+                "sidecar~10.244.5.21~db-0.shop~shop.svc.cluster.local \
+                 spiffe://cluster.local/ns/shop/sa/db",
+            ),
             (
                 "web",
-                "sidecar~10.244.5.41~web-0.front~front.svc.cluster.local",
+                "sidecar~10.244.5.41~web-0.front~front.svc.cluster.local \
+                 spiffe://cluster.local/ns/front/sa/web",
+            ),
+            (
+                "reviews-no-identity",
+                "sidecar~10.244.5.11~reviews-v1.shop~shop.svc.cluster.local",
             ),
         ],
     );

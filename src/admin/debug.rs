@@ -164,6 +164,7 @@ fn mesh_options(options: &crate::translate::scope::TranslateOptions) -> Value {
             OutboundPolicy::AllowAny => "ALLOW_ANY",
             OutboundPolicy::RegistryOnly => "REGISTRY_ONLY",
         }},
+        "enableAutoMtls": options.auto_mtls,
     })
 }
 

@@ -91,6 +91,10 @@ pub fn translate(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
     }
     let options = crate::config::check_mesh(&args.mesh)?.translate_options(false);
     let translator = Translator::with_options(Arc::new(built.model), Arc::new(options));
+    proxy.identity = args.identity.clone();
+    for problem in translator.identity_problems(&proxy) {
+        eprintln!("warning: {problem}");
+    }
     let resources = translator.proxy_resources(&proxy);
     let type_urls: &[&str] = match args.output_type {
         OutputType::Clusters => &[type_url::CLUSTER],

@@ -1,6 +1,7 @@
 //! Who a connecting proxy is, from Istio's node id shape
 //! `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local` and its node metadata.
-//! This only selects configuration; it is never proof of identity.
+//! This only selects configuration; it is never proof of identity (`ProxyId::identity`
+//! comes from the stream, not from the node).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +27,10 @@ pub struct ProxyId {
     pub namespace: String,
     /// Node metadata as strings (`LABELS` flattened as `LABELS.key`), as far as meshd uses it.
     pub metadata: BTreeMap<String, String>,
+    /// The identity its xDS stream proved (secure port), set by whoever serves the stream;
+    /// `None` when it proved none. Parsing never sets it: node metadata grants nothing.
+    /// Decides whether the proxy can hold a workload certificate, hence mesh mTLS.
+    pub identity: Option<String>,
 }
 
 impl ProxyId {
@@ -76,6 +81,7 @@ impl ProxyId {
             pod_name: pod_name.to_string(),
             namespace: namespace.to_string(),
             metadata: BTreeMap::new(),
+            identity: None,
         })
     }
 

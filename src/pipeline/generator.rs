@@ -10,13 +10,14 @@ use envoy_types::pb::envoy::config::core::v3::Node;
 use crate::envoy::ProxyResources;
 use crate::translate::node::proxy_from_node;
 use crate::translate::Translator;
-use crate::xds::ConfigGenerator;
+use crate::xds::{ConfigGenerator, ProxyContext};
 
 #[derive(Default)]
 pub struct MeshGenerator {
     current: RwLock<Current>,
     /// When the input change behind each recent generation was seen, oldest first.
     seen: Mutex<VecDeque<(u64, Instant)>>,
+    identity_warnings: super::identity_warnings::IdentityWarnings,
 }
 
 /// Generations whose change times are kept: a proxy further behind counts from the oldest.
@@ -80,10 +81,16 @@ impl MeshGenerator {
 
 impl ConfigGenerator for MeshGenerator {
     fn generate(&self, node: &Node) -> Result<ProxyResources, String> {
-        let proxy = proxy_from_node(node).map_err(|e| e.to_string())?;
+        self.generate_for(node, &ProxyContext::default())
+    }
+
+    fn generate_for(&self, node: &Node, context: &ProxyContext) -> Result<ProxyResources, String> {
+        let mut proxy = proxy_from_node(node).map_err(|e| e.to_string())?;
+        proxy.identity = context.identity.as_deref().map(str::to_string);
         let (_, translator) = self
             .current()
             .ok_or_else(|| "configuration not loaded yet".to_string())?;
+        self.identity_warnings.check(&translator, &proxy);
         Ok(translator.proxy_resources(&proxy))
     }
 

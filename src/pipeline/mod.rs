@@ -4,6 +4,7 @@
 
 pub mod debounce;
 pub mod generator;
+pub mod identity_warnings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 //! Istio's mesh config as meshd reads it: the `mesh` key of ConfigMap `istio` in istiod's
 //! namespace (YAML of `MeshConfig`). Of its fields meshd reads those that map onto its
-//! options: `outboundTrafficPolicy.mode` and `rootNamespace`. The rest (`trustDomain`,
+//! options: `outboundTrafficPolicy.mode`, `rootNamespace` and `enableAutoMtls`. The rest (`trustDomain`,
 //! `defaultConfig`, ...) is ignored for now.
 //!
-//! The flags (`--outbound-traffic-policy`, `--root-namespace`) give the defaults; a field the
+//! The flags (`--outbound-traffic-policy`, `--root-namespace`, `--auto-mtls`) give the defaults; a field the
 //! ConfigMap sets overrides its flag. istiod has no such flags: its built-in defaults are
 //! overlaid by the mesh config, and so are meshd's.
 
@@ -21,6 +21,7 @@ pub const MESH_KEY: &str = "mesh";
 pub struct MeshConfig {
     pub outbound_traffic_policy: Option<OutboundPolicy>,
     pub root_namespace: Option<String>,
+    pub enable_auto_mtls: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -28,6 +29,7 @@ pub struct MeshConfig {
 struct Wire {
     outbound_traffic_policy: Option<WirePolicy>,
     root_namespace: Option<String>,
+    enable_auto_mtls: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,6 +84,7 @@ impl MeshConfig {
         Ok(MeshConfig {
             outbound_traffic_policy,
             root_namespace: wire.root_namespace,
+            enable_auto_mtls: wire.enable_auto_mtls,
         })
     }
 
@@ -96,6 +99,7 @@ impl MeshConfig {
                 .outbound_traffic_policy
                 .clone()
                 .unwrap_or_else(|| flags.outbound_traffic_policy.clone()),
+            auto_mtls: self.enable_auto_mtls.unwrap_or(flags.auto_mtls),
             ..flags.clone()
         }
     }
@@ -109,7 +113,8 @@ mod tests {
     fn reads_the_fields_meshd_maps_and_ignores_the_rest() {
         let config = MeshConfig::parse(
             "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\nrootNamespace: mesh-root\n\
-             trustDomain: cluster.local\ndefaultConfig:\n  discoveryAddress: istiod:15012\n",
+             trustDomain: cluster.local\ndefaultConfig:\n  discoveryAddress: istiod:15012\n\
+             enableAutoMtls: false\n",
         )
         .unwrap();
         assert_eq!(
@@ -117,8 +122,10 @@ mod tests {
             MeshConfig {
                 outbound_traffic_policy: Some(OutboundPolicy::RegistryOnly),
                 root_namespace: Some("mesh-root".into()),
+                enable_auto_mtls: Some(false),
             }
         );
+        assert!(!config.overlay(&TranslateOptions::default()).auto_mtls);
         assert_eq!(MeshConfig::parse("").unwrap(), MeshConfig::default());
     }
 
@@ -134,6 +141,7 @@ mod tests {
         let registry_only = MeshConfig {
             outbound_traffic_policy: Some(OutboundPolicy::RegistryOnly),
             root_namespace: None,
+            enable_auto_mtls: None,
         };
         let options = registry_only.overlay(&flags);
         assert_eq!(

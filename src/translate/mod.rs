@@ -46,7 +46,7 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::google::protobuf::Duration;
 
 use crate::envoy::{type_url, ProxyResources, Resource, ResourceMap};
-use crate::mesh::peer_authentication::{self, InboundMtls, MtlsMode};
+use crate::mesh::peer_authentication::{self, InboundMtls};
 use crate::mesh::{MeshModel, ProxyId, ProxyType};
 use inbound_ports::{inbound_ports, InboundPorts};
 use scope::key::{proxy_labels, scope_key};
@@ -198,15 +198,15 @@ impl Translator {
             && (endpoints_same
                 || listener::outbound::headless_endpoints(&previous.model)
                     == listener::outbound::headless_endpoints(&model));
-        // DNS clusters carry their endpoints inline; under mTLS, clusters verify the
-        // identities of the endpoints and pick mTLS by their sidecars.
+        // DNS clusters carry their endpoints inline; under mTLS (any proxy with a
+        // certificate), clusters verify the identities of the endpoints and pick mTLS by
+        // their sidecars.
         let clusters_same = services_same
             && (endpoints_same
                 || (cluster::resolution::dns_endpoints(&previous.model)
                     == cluster::resolution::dns_endpoints(&model)
-                    && (!previous.options.mtls
-                        || mtls::upstream::endpoint_inputs(&previous.model)
-                            == mtls::upstream::endpoint_inputs(&model))));
+                    && mtls::upstream::endpoint_inputs(&previous.model)
+                        == mtls::upstream::endpoint_inputs(&model)));
         Translator {
             options: previous.options.clone(),
             index: OnceLock::new(),
@@ -259,6 +259,7 @@ impl Translator {
                 .map(|s| s.as_ref()),
             gateway_keys: &key.gateways,
             zone: key.zone.as_deref(),
+            identity: key.identity,
         }
     }
 
@@ -324,7 +325,7 @@ impl Translator {
         };
         clusters.extend(encode_all(type_url::CLUSTER, inbound_clusters, |c| &c.name));
         let mut listeners = ResourceMap::clone(&self.listeners(key, labels));
-        let mut inbound = listener::inbound::virtual_inbound(ports, mtls);
+        let mut inbound = listener::inbound::virtual_inbound(ports, mtls, key.identity);
         let security =
             crate::mesh::security::WorkloadSecurity::from_keys(&self.model, &key.security);
         authz::secure_inbound(
@@ -391,18 +392,20 @@ impl Translator {
         (ports, shared)
     }
 
-    /// The mTLS modes the proxy's inbound side enforces: its PeerAuthentications' under
-    /// `--mtls`, else plaintext everywhere.
+    /// The mTLS modes the proxy's inbound side enforces: its PeerAuthentications', as far
+    /// as a proxy without certificate can (`mtls::no_identity`).
     fn inbound_mtls(&self, proxy: &ProxyId, labels: &BTreeMap<String, String>) -> InboundMtls {
-        if !self.options.mtls {
-            return InboundMtls::uniform(MtlsMode::Disable);
-        }
-        peer_authentication::inbound_mtls(
+        let modes = peer_authentication::inbound_mtls(
             &self.model,
             &self.options.root_namespace,
             &proxy.namespace,
             labels,
-        )
+        );
+        if proxy.identity.is_some() {
+            modes
+        } else {
+            mtls::no_identity::inbound_modes(modes)
+        }
     }
 
     /// The scope key of `proxy` and the labels it was derived from.

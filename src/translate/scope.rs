@@ -35,9 +35,11 @@ pub struct TranslateOptions {
     /// Whether gateway private keys may be served over SDS before streams are authenticated
     /// (`--insecure-serve-gateway-secrets`).
     pub serve_gateway_secrets: bool,
-    /// Whether sidecars have workload certificates over SDS, so that meshd configures
-    /// mutual TLS between them (`--mtls`; `translate::mtls`).
-    pub mtls: bool,
+    /// Automatic mTLS: clients with a workload certificate use mTLS to endpoints with a
+    /// sidecar without a DestinationRule asking (mesh config `enableAutoMtls`,
+    /// `--auto-mtls`; on by default, as in istiod). Which proxies hold a certificate is per
+    /// proxy (`Scope::identity`), not a mesh setting.
+    pub auto_mtls: bool,
     /// The SPIFFE trust domain of workload identities.
     pub trust_domain: String,
 }
@@ -51,7 +53,7 @@ impl Default for TranslateOptions {
             root_namespace: DEFAULT_ROOT_NAMESPACE.to_string(),
             outbound_traffic_policy: OutboundPolicy::AllowAny,
             serve_gateway_secrets: false,
-            mtls: false,
+            auto_mtls: true,
             trust_domain: crate::mesh::DEFAULT_DOMAIN_SUFFIX.to_string(),
         }
     }
@@ -76,6 +78,9 @@ pub struct Scope<'a> {
     /// The zone of the proxy's workload, when locality load balancing needs it (see
     /// `scope::locality`).
     pub zone: Option<&'a str>,
+    /// Whether the proxy holds a workload certificate (`ScopeKey::identity`): only then may
+    /// its resources reference SDS secrets (`translate::mtls`).
+    pub identity: bool,
 }
 
 impl<'a> Scope<'a> {

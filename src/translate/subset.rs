@@ -34,6 +34,7 @@ fn targets(rule: Option<&DestinationRule>) -> impl Iterator<Item = Option<&Subse
 pub fn clusters(
     model: &MeshModel,
     options: &TranslateOptions,
+    identity: bool,
     service: &Service,
     port: &ServicePort,
     rule: Option<&DestinationRule>,
@@ -53,6 +54,7 @@ pub fn clusters(
             let target = mtls::upstream::Target {
                 model,
                 options,
+                identity,
                 service,
                 port,
                 subset: name,

@@ -15,7 +15,8 @@ use crate::envoy::resource::ResourceMap;
 
 /// An authenticated caller of the secure port.
 pub struct Caller {
-    /// Who it is, for logs (never a secret).
+    /// Who it is (its SPIFFE id): for logs, and the identity the generator is told of
+    /// (`ProxyContext`). Never a secret.
     pub name: String,
     /// The secrets that belong to this caller, by name; updated when they are renewed.
     pub secrets: watch::Receiver<Arc<ResourceMap>>,

@@ -2,9 +2,20 @@
 //! nothing of Istio or the mesh: it asks a generator for a proxy's resources whenever the
 //! configuration generation changes, and pushes what differs.
 
+use std::sync::Arc;
+
 use envoy_types::pb::envoy::config::core::v3::Node;
 
 use crate::envoy::resource::ProxyResources;
+
+/// What the server knows of a proxy besides its node: facts of its stream, never claims of
+/// the proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyContext {
+    /// The identity the stream's caller proved on the secure port (`Caller::name`); `None`
+    /// on the plaintext port, whose proxies can hold no workload certificate.
+    pub identity: Option<Arc<str>>,
+}
 
 /// Produces the full set of resources a proxy should hold in the current generation.
 pub trait ConfigGenerator: Send + Sync + 'static {
@@ -18,6 +29,13 @@ pub trait ConfigGenerator: Send + Sync + 'static {
     fn changed_at(&self, generation: u64) -> Option<std::time::Instant> {
         let _ = generation;
         None
+    }
+
+    /// `generate` for a proxy whose stream is described by `context`. The server calls this
+    /// one; generators whose output does not depend on the stream keep the default.
+    fn generate_for(&self, node: &Node, context: &ProxyContext) -> Result<ProxyResources, String> {
+        let _ = context;
+        self.generate(node)
     }
 }
 

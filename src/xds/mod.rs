@@ -31,6 +31,6 @@ mod wire;
 
 pub use crate::envoy::{type_url, EncodedAny, ProxyResources, Resource, ResourceMap};
 pub use caller::{Caller, CallerAuth};
-pub use generator::{ConfigGenerator, GenerationWatch};
+pub use generator::{ConfigGenerator, GenerationWatch, ProxyContext};
 pub use server::{XdsOptions, XdsServer};
 pub use status::XdsStatus;

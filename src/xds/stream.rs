@@ -17,8 +17,8 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use super::admission::{jittered, Ticket};
 use super::caller::Caller;
 use super::convergence;
-use super::generator::GenerationWatch;
 use super::push_permits::PushClass;
+use super::generator::{GenerationWatch, ProxyContext};
 use super::shared::Shared;
 use super::status::{StreamStatus, TypeView};
 use crate::envoy::resource::{type_url, ProxyResources, ResourceMap};
@@ -46,6 +46,8 @@ pub(crate) struct Conn {
     secrets_allowed: bool,
     /// The authenticated caller's own secrets (secure port only), pushed again on change.
     caller_secrets: Option<watch::Receiver<Arc<ResourceMap>>>,
+    /// What the generator learns of the stream (the caller's identity).
+    context: Arc<ProxyContext>,
     /// This stream's entry in the status registry, from its first request on.
     status: Option<Arc<StreamStatus>>,
     /// Set by the protocol when a request breaks a limit: the stream ends with it.
@@ -79,6 +81,9 @@ impl Conn {
             convergence: convergence::Clock::default(),
             admitted: None,
             secrets_allowed,
+            context: Arc::new(ProxyContext {
+                identity: caller.as_ref().map(|c| Arc::from(c.name.as_str())),
+            }),
             caller_secrets: caller.map(|c| c.secrets),
             status: None,
             failure: None,
@@ -125,8 +130,9 @@ impl Conn {
             .map_err(|_| Status::unavailable("server shutting down"))?;
         let generator = self.shared.generator.clone();
         let node = self.node.clone().expect("regenerate after connect");
+        let context = self.context.clone();
         // Translation can take a while for a large mesh: keep it off the async workers.
-        let result = tokio::task::spawn_blocking(move || generator.generate(&node))
+        let result = tokio::task::spawn_blocking(move || generator.generate_for(&node, &context))
             .await
             .map_err(|e| Status::internal(format!("generating configuration: {e}")))?;
         match result {

@@ -4,8 +4,9 @@
 //! through the HTTP connection manager for HTTP ports. Anything else passes through to the
 //! application as dialled. Ports whose protocol is not declared get two chains instead, HTTP
 //! detected by `http_inspector` and TCP (`sniffing`). Under mTLS each port's chains follow
-//! its PeerAuthentication mode (`mtls::inbound`). Depends only on the inbound port set and
-//! the modes, so proxies with the same ones share it.
+//! its PeerAuthentication mode (`mtls::inbound`; `mtls::no_identity` for a proxy without a
+//! workload certificate). Depends only on the inbound port set, the modes and whether the
+//! proxy holds a certificate, so proxies with the same ones share it.
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
@@ -25,6 +26,7 @@ use crate::translate::inbound_ports::InboundPorts;
 use crate::translate::mtls::inbound::{
     downstream_socket, needs_http_inspector, needs_tls_inspector, variants, Variant,
 };
+use crate::translate::mtls::no_identity;
 use crate::translate::naming;
 use crate::translate::route::inbound_route_config;
 
@@ -65,8 +67,9 @@ fn port_chains(port: u16, protocol: Protocol, mode: MtlsMode) -> Vec<FilterChain
         .collect()
 }
 
-/// `virtualInbound` for the target ports `ports`, each accepting what `mtls` says.
-pub fn virtual_inbound(ports: &InboundPorts, mtls: &InboundMtls) -> Listener {
+/// `virtualInbound` for the target ports `ports`, each accepting what `mtls` says, for a
+/// proxy that holds a workload certificate (`identity`) or not.
+pub fn virtual_inbound(ports: &InboundPorts, mtls: &InboundMtls, identity: bool) -> Listener {
     let mut filter_chains = vec![tcp_chain(
         &naming::blackhole_chain(naming::VIRTUAL_INBOUND),
         naming::BLACKHOLE_CLUSTER,
@@ -76,14 +79,24 @@ pub fn virtual_inbound(ports: &InboundPorts, mtls: &InboundMtls) -> Listener {
     let mut http_inspected = Vec::new();
     let mut tls_inspected = Vec::new();
     for (port, protocol) in ports {
-        let vs = variants(mtls.mode(*port), *protocol);
+        let vs = if identity {
+            variants(mtls.mode(*port), *protocol)
+        } else {
+            no_identity::variants(mtls.mode(*port), *protocol)
+        };
         if needs_http_inspector(&vs) {
             http_inspected.push(*port);
         }
         if needs_tls_inspector(&vs) {
             tls_inspected.push(*port);
         }
-        filter_chains.extend(vs.iter().map(|v| chain(*port, *protocol, v)));
+        filter_chains.extend(vs.iter().map(|v| {
+            let mut c = chain(*port, *protocol, v);
+            if v.mtls && !identity {
+                no_identity::refuse(&mut c);
+            }
+            c
+        }));
     }
     let mut listener_filters = vec![original_dst_filter()];
     // TLS first: the HTTP inspector leaves connections found to be TLS alone.
@@ -100,7 +113,11 @@ pub fn virtual_inbound(ports: &InboundPorts, mtls: &InboundMtls) -> Listener {
     );
     // Ports no service declares still take mTLS only when the workload is STRICT.
     if mtls.default == MtlsMode::Strict {
-        passthrough.transport_socket = Some(downstream_socket());
+        if identity {
+            passthrough.transport_socket = Some(downstream_socket());
+        } else {
+            no_identity::refuse(&mut passthrough);
+        }
     }
     listener_filters_without_deadline(Listener {
         max_connections_to_accept_per_socket_event: max_connections_per_socket_event(),
@@ -157,7 +174,7 @@ mod tests {
             (9080, Protocol::Http),
             (3306, Protocol::Tcp),
         ]);
-        let l = virtual_inbound(&ports, &InboundMtls::uniform(MtlsMode::Disable));
+        let l = virtual_inbound(&ports, &InboundMtls::uniform(MtlsMode::Disable), false);
         let names: Vec<&str> = l.filter_chains.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -182,6 +199,7 @@ mod tests {
         let declared = virtual_inbound(
             &InboundPorts::from([(9080, Protocol::Http)]),
             &InboundMtls::uniform(MtlsMode::Disable),
+            false,
         );
         assert_eq!(declared.listener_filters.len(), 1);
     }

@@ -59,6 +59,7 @@ impl World {
             sidecar: None,
             gateway_keys: &[],
             zone: None,
+            identity: false,
         }
     }
 }

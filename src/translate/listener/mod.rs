@@ -79,7 +79,7 @@ mod tests {
         let ports = InboundPorts::from([(9080, Protocol::Http)]);
         for l in [
             outbound::virtual_outbound(&OutboundPolicy::AllowAny),
-            inbound::virtual_inbound(&ports, &Default::default()),
+            inbound::virtual_inbound(&ports, &Default::default(), true),
         ] {
             assert_eq!(
                 l.max_connections_to_accept_per_socket_event,
@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn listener_filters_have_no_deadline_where_istiod_says_so() {
         let ports = InboundPorts::from([(9080, Protocol::Http)]);
-        let inbound = inbound::virtual_inbound(&ports, &Default::default());
+        let inbound = inbound::virtual_inbound(&ports, &Default::default(), true);
         assert_eq!(inbound.listener_filters_timeout, Some(Duration::default()));
         assert!(inbound.continue_on_listener_filters_timeout);
         // virtualOutbound has no listener filter and istiod sets neither there.

@@ -28,6 +28,7 @@ fn with_scope<T>(model: &MeshModel, namespace: &str, f: impl FnOnce(&Scope) -> T
         sidecar: None,
         gateway_keys: &[],
         zone: None,
+        identity: false,
     })
 }
 

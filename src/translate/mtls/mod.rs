@@ -7,9 +7,12 @@
 //!   PeerAuthentication that applies says (`mesh::peer_authentication`): STRICT mTLS only,
 //!   PERMISSIVE mTLS and plaintext on one port, DISABLE plaintext only.
 //!
-//! Both secrets come over SDS on the ADS stream. All of it is on only with `--mtls`
-//! (`TranslateOptions::mtls`): a proxy that cannot get the secrets would otherwise wait for
-//! them forever.
+//! Both secrets come over SDS on the ADS stream, so all of it is only for proxies whose
+//! stream proved an identity (`ProxyId::identity`, `Scope::identity`): a proxy that cannot
+//! get the secrets would otherwise wait for them forever. `no_identity` says what the others
+//! get. Automatic mTLS is on unless the mesh turns it off (`enableAutoMtls: false`,
+//! `--auto-mtls=false`, `TranslateOptions::auto_mtls`); PeerAuthentication and
+//! `ISTIO_MUTUAL` apply either way, as in istiod.
 //!
 //! istio-proxy's `istio.alpn` filter tells the server which protocol the client speaks by
 //! rewriting ALPN per request; stock Envoy has no such filter, so the cluster itself offers
@@ -17,6 +20,7 @@
 //! and the inbound chains match those.
 
 pub mod inbound;
+pub mod no_identity;
 pub mod upstream;
 
 use envoy_types::pb::envoy::config::core::v3::{

@@ -52,6 +52,8 @@ pub const TLS_MODE_DISABLED: &str = "tlsMode-disabled";
 pub struct Target<'a> {
     pub model: &'a MeshModel,
     pub options: &'a TranslateOptions,
+    /// Whether the client proxy holds a workload certificate (`Scope::identity`).
+    pub identity: bool,
     pub service: &'a Service,
     pub port: &'a ServicePort,
     pub subset: &'a str,
@@ -59,7 +61,10 @@ pub struct Target<'a> {
 
 /// Applies mesh mTLS to an outbound cluster whose traffic policy (TLS included) is applied.
 pub fn apply(cluster: &mut Cluster, tls: Option<&ClientTls>, target: &Target) {
-    if !target.options.mtls {
+    if !target.identity {
+        if tls.is_some_and(|t| t.mode == TlsMode::IstioMutual) {
+            super::no_identity::fail_closed(cluster);
+        }
         return;
     }
     let sni = naming::outbound_sni(target.port.port, target.subset, &target.service.hostname);
@@ -79,7 +84,8 @@ pub fn apply(cluster: &mut Cluster, tls: Option<&ClientTls>, target: &Target) {
             )));
         }
         Some(_) => {}
-        None => auto(cluster, target, sni),
+        None if target.options.auto_mtls => auto(cluster, target, sni),
+        None => {}
     }
 }
 

@@ -59,14 +59,18 @@ fn model(extra: &str) -> MeshModel {
     built.model
 }
 
-fn options(mtls: bool) -> TranslateOptions {
-    TranslateOptions {
-        mtls,
-        ..Default::default()
-    }
+/// The cluster a client with a certificate (`identity`) or without gets.
+fn cluster_of(model: &MeshModel, identity: bool, name: &str, port: u16) -> Cluster {
+    cluster_with(model, &TranslateOptions::default(), identity, name, port)
 }
 
-fn cluster_of(model: &MeshModel, options: &TranslateOptions, name: &str, port: u16) -> Cluster {
+fn cluster_with(
+    model: &MeshModel,
+    options: &TranslateOptions,
+    identity: bool,
+    name: &str,
+    port: u16,
+) -> Cluster {
     let service = model
         .services
         .values()
@@ -74,7 +78,7 @@ fn cluster_of(model: &MeshModel, options: &TranslateOptions, name: &str, port: u
         .unwrap();
     let port = service.ports.iter().find(|p| p.port == port).unwrap();
     let rule = model.destination_rules.values().next().map(|r| r.as_ref());
-    subset::clusters(model, options, service, port, rule)
+    subset::clusters(model, options, identity, service, port, rule)
         .into_iter()
         .next()
         .unwrap()
@@ -112,7 +116,7 @@ fn sans(ctx: &UpstreamTlsContext) -> Vec<String> {
 #[test]
 fn sidecar_endpoints_get_mtls_by_socket_match_with_the_services_identities() {
     let m = model("");
-    let c = cluster_of(&m, &options(true), "reviews", 9080);
+    let c = cluster_of(&m, true, "reviews", 9080);
     assert!(c.transport_socket.is_none());
     let names: Vec<&str> = c
         .transport_socket_matches
@@ -148,7 +152,7 @@ fn sidecar_endpoints_get_mtls_by_socket_match_with_the_services_identities() {
         RAW_BUFFER_TRANSPORT_SOCKET
     );
     // ALPN follows the port's protocol.
-    let grpc = cluster_of(&m, &options(true), "reviews", 7070);
+    let grpc = cluster_of(&m, true, "reviews", 7070);
     let alpn = |c: &Cluster| {
         tls(c.transport_socket_matches[0]
             .transport_socket
@@ -159,12 +163,9 @@ fn sidecar_endpoints_get_mtls_by_socket_match_with_the_services_identities() {
         .alpn_protocols
     };
     assert_eq!(alpn(&grpc), ["istio-h2"]);
-    assert_eq!(
-        alpn(&cluster_of(&m, &options(true), "reviews", 5432)),
-        ["istio"]
-    );
+    assert_eq!(alpn(&cluster_of(&m, true, "reviews", 5432)), ["istio"]);
     // Headless: every endpoint has a sidecar, so the one socket is mTLS.
-    let headless = cluster_of(&m, &options(true), "headless", 9080);
+    let headless = cluster_of(&m, true, "headless", 9080);
     assert!(headless.transport_socket_matches.is_empty());
     assert!(headless.transport_socket.is_some());
 }
@@ -172,7 +173,7 @@ fn sidecar_endpoints_get_mtls_by_socket_match_with_the_services_identities() {
 #[test]
 fn nothing_changes_without_mtls_or_under_a_disabled_namespace() {
     let m = model("");
-    let plain = cluster_of(&m, &options(false), "reviews", 9080);
+    let plain = cluster_of(&m, false, "reviews", 9080);
     assert!(plain.transport_socket.is_none() && plain.transport_socket_matches.is_empty());
     let m = model(
         "---
@@ -182,7 +183,7 @@ metadata: {name: default, namespace: shop}
 spec: {mtls: {mode: DISABLE}}
 ",
     );
-    let c = cluster_of(&m, &options(true), "reviews", 9080);
+    let c = cluster_of(&m, true, "reviews", 9080);
     assert!(c.transport_socket.is_none() && c.transport_socket_matches.is_empty());
 }
 
@@ -201,12 +202,57 @@ spec:
         )
     };
     let m = model(&rule("ISTIO_MUTUAL"));
-    let c = cluster_of(&m, &options(true), "reviews", 9080);
+    let c = cluster_of(&m, true, "reviews", 9080);
     assert!(c.transport_socket_matches.is_empty());
     let ctx = tls(c.transport_socket.as_ref().unwrap());
     assert_eq!(ctx.sni, "outbound_.9080_._.reviews.shop.svc.cluster.local");
     assert_eq!(sans(&ctx).len(), 2);
     let m = model(&rule("DISABLE"));
-    let c = cluster_of(&m, &options(true), "reviews", 9080);
+    let c = cluster_of(&m, true, "reviews", 9080);
     assert!(c.transport_socket.is_none() && c.transport_socket_matches.is_empty());
+}
+
+#[test]
+fn without_a_certificate_istio_mutual_fails_closed_and_nothing_names_a_secret() {
+    let m = model(
+        "---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+",
+    );
+    let c = cluster_of(&m, false, "reviews", 9080);
+    assert!(c.transport_socket.is_none() && c.transport_socket_matches.is_empty());
+    let limits = &c.circuit_breakers.as_ref().unwrap().thresholds[0];
+    assert_eq!(limits.max_connections.as_ref().unwrap().value, 0);
+    assert_eq!(limits.max_pending_requests.as_ref().unwrap().value, 0);
+    let bytes = c.encode_to_vec();
+    let root = super::super::ROOT_SECRET.as_bytes();
+    assert!(!bytes.windows(root.len()).any(|w| w == root));
+}
+
+#[test]
+fn auto_mtls_off_leaves_mtls_to_destination_rules() {
+    let off = TranslateOptions {
+        auto_mtls: false,
+        ..Default::default()
+    };
+    let m = model("");
+    let c = cluster_with(&m, &off, true, "reviews", 9080);
+    assert!(c.transport_socket.is_none() && c.transport_socket_matches.is_empty());
+    let m = model(
+        "---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+",
+    );
+    let c = cluster_with(&m, &off, true, "reviews", 9080);
+    assert!(c.transport_socket.is_some(), "ISTIO_MUTUAL still applies");
 }

@@ -109,6 +109,7 @@ mod tests {
             sidecar: None,
             gateway_keys: &[],
             zone: None,
+            identity: false,
         };
         let configs = sniffed_route_configs(&scope);
         assert_eq!(configs.len(), 1);

@@ -28,6 +28,7 @@ impl<'a> Scope<'a> {
         subset::clusters(
             self.model,
             self.options,
+            self.identity,
             service,
             port,
             self.rule_for_service(service),

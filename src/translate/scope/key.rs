@@ -115,6 +115,9 @@ pub struct ScopeKey {
     /// The AuthorizationPolicies and RequestAuthentications that apply to the proxy's workload
     /// (a sidecar's inbound listener, a gateway's listeners).
     pub security: Vec<(&'static str, ObjectKey)>,
+    /// Whether the proxy's xDS stream proved an identity, so that it holds a workload
+    /// certificate (`ProxyId::identity`): proxies with and without one never share parts.
+    pub identity: bool,
 }
 
 impl ScopeKey {
@@ -246,5 +249,6 @@ pub fn scope_key(
         gateways,
         zone,
         security,
+        identity: proxy.identity.is_some(),
     }
 }

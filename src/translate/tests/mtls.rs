@@ -1,19 +1,35 @@
 //! Mesh mTLS through the translator: PeerAuthentication per workload in the inbound
-//! listener, shared between proxies with the same modes, and a new generation when a
-//! policy or an endpoint's identity changes.
+//! listener, shared between proxies with the same modes, a new generation when a policy or
+//! an endpoint's identity changes, and what a proxy without certificate gets instead.
 
 use super::*;
 use crate::mesh::peer_authentication::{MtlsMode, PeerAuthentication};
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 
 fn with_mtls(model: MeshModel) -> Translator {
-    Translator::with_options(
-        Arc::new(model),
-        Arc::new(TranslateOptions {
-            mtls: true,
-            ..Default::default()
-        }),
-    )
+    Translator::new(Arc::new(model))
+}
+
+/// `proxy` as its authenticated stream presents it.
+fn with_identity(mut proxy: ProxyId) -> ProxyId {
+    proxy.identity = Some(format!(
+        "spiffe://cluster.local/ns/{}/sa/default",
+        proxy.namespace
+    ));
+    proxy
+}
+
+/// Whether any resource of `resources` refers to an SDS secret (an `sdsConfig`, or
+/// `ROOTCA` by name).
+fn names_a_secret(resources: &ProxyResources) -> bool {
+    resources
+        .by_type
+        .values()
+        .flat_map(|m| m.values())
+        .any(|r| {
+            let json = crate::envoy::json::resource_to_json(r).unwrap().to_string();
+            json.contains("sdsConfig") || json.contains(crate::translate::mtls::ROOT_SECRET)
+        })
 }
 
 fn policy(ns: &str, name: &str, app: Option<&str>, mode: MtlsMode) -> PeerAuthentication {
@@ -53,10 +69,10 @@ fn inbound_chains_follow_each_workloads_policy_and_are_shared_by_mode() {
         Some("reviews"),
         MtlsMode::Strict,
     )]));
-    let reviews = t.proxy_resources(&reviews_proxy());
-    let productpage = t.proxy_resources(&proxy(
+    let reviews = t.proxy_resources(&with_identity(reviews_proxy()));
+    let productpage = t.proxy_resources(&with_identity(proxy(
         "sidecar~10.244.1.10~productpage-v1.default~default.svc.cluster.local",
-    ));
+    )));
     // Same ports (9080 HTTP), different modes: different listeners.
     let strict = inbound(&reviews);
     let permissive = inbound(&productpage);
@@ -90,8 +106,8 @@ fn inbound_chains_follow_each_workloads_policy_and_are_shared_by_mode() {
             crate::translate::filter::tls_inspector::NAME
         ]
     );
-    // Without --mtls the same model gives the plaintext listener.
-    let plain = Translator::new(t.model().clone()).proxy_resources(&reviews_proxy());
+    // Without a certificate the same proxy gets no TLS chain.
+    let plain = t.proxy_resources(&reviews_proxy());
     assert_eq!(tls_chains(&inbound(&plain)), 0);
 }
 
@@ -100,7 +116,7 @@ fn a_new_identity_behind_a_service_rebuilds_its_clusters() {
     let name = "outbound|9080||reviews.default.svc.cluster.local";
     let first = with_mtls(model());
     let before: Cluster = decode(
-        &first.proxy_resources(&reviews_proxy()),
+        &first.proxy_resources(&with_identity(reviews_proxy())),
         type_url::CLUSTER,
         name,
     );
@@ -112,9 +128,65 @@ fn a_new_identity_behind_a_service_rebuilds_its_clusters() {
         .insert((key("default", "reviews"), 9080), Arc::new(endpoints));
     let next = Translator::next(&first, Arc::new(m));
     let after: Cluster = decode(
-        &next.proxy_resources(&reviews_proxy()),
+        &next.proxy_resources(&with_identity(reviews_proxy())),
         type_url::CLUSTER,
         name,
     );
     assert_ne!(before, after, "the SAN list names the new service account");
+}
+
+#[test]
+fn the_same_node_with_and_without_identity() {
+    let t = with_mtls(model());
+    let node = "sidecar~10.244.1.10~productpage-v1.default~default.svc.cluster.local";
+    let cluster = "outbound|9080||reviews.default.svc.cluster.local";
+    let with = t.proxy_resources(&with_identity(proxy(node)));
+    let without = t.proxy_resources(&proxy(node));
+    // With: automatic mTLS to the sidecar endpoints, and PERMISSIVE inbound chains.
+    let c: Cluster = decode(&with, type_url::CLUSTER, cluster);
+    let matches: Vec<&str> = c
+        .transport_socket_matches
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(matches, ["tlsMode-istio", "tlsMode-disabled"]);
+    assert_eq!(tls_chains(&inbound(&with)), 1);
+    assert!(names_a_secret(&with));
+    // Without: plaintext everywhere and no secret named anywhere.
+    let c: Cluster = decode(&without, type_url::CLUSTER, cluster);
+    assert!(c.transport_socket_matches.is_empty() && c.transport_socket.is_none());
+    assert_eq!(tls_chains(&inbound(&without)), 0);
+    assert!(!names_a_secret(&without));
+    assert!(t.identity_problems(&proxy(node)).is_empty());
+    // Never shared between the two.
+    assert_ne!(
+        with.of_type(type_url::CLUSTER),
+        without.of_type(type_url::CLUSTER)
+    );
+}
+
+#[test]
+fn a_strict_port_refuses_a_proxy_without_certificate() {
+    let t = with_mtls(with_policies(vec![policy(
+        "default",
+        "reviews",
+        Some("reviews"),
+        MtlsMode::Strict,
+    )]));
+    let l = inbound(&t.proxy_resources(&reviews_proxy()));
+    assert_eq!(tls_chains(&l), 0);
+    let refused: Vec<&str> = l
+        .filter_chains
+        .iter()
+        .chain(l.default_filter_chain.as_ref())
+        .filter(|c| {
+            c.filters.first().map(|f| f.name.as_str())
+                == Some(crate::translate::authz::NETWORK_RBAC)
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(refused, ["0.0.0.0_9080", naming::PASSTHROUGH_CHAIN]);
+    let problems = t.identity_problems(&reviews_proxy());
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].contains("STRICT") && problems[0].contains("9080"));
 }

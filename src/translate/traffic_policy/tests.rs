@@ -83,7 +83,14 @@ fn rule(model: &MeshModel) -> &DestinationRule {
 fn clusters(model: &MeshModel, port: u16) -> Vec<Cluster> {
     let service = model.services.values().next().unwrap();
     let p = service.ports.iter().find(|p| p.port == port).unwrap();
-    subset::clusters(model, &Default::default(), service, p, Some(rule(model)))
+    subset::clusters(
+        model,
+        &Default::default(),
+        false,
+        service,
+        p,
+        Some(rule(model)),
+    )
 }
 
 fn port_9080(service: &crate::mesh::Service) -> &crate::mesh::ServicePort {
