@@ -72,7 +72,7 @@ pub async fn prepare(
         );
     }
     info!(ca = %authority.origin, trust_domain = %args.trust_domain, "certificate authority ready");
-    let authority = Arc::new(authority);
+    let authority = crate::ca::reload::live(Arc::new(authority), args);
     let serving = ServingCert::start(authority.clone(), args.server_names.clone(), SERVING_TTL)
         .context("issuing meshd's serving certificate")?;
     let tls = serving.server_config()?;
@@ -83,11 +83,14 @@ pub async fn prepare(
             Some(IdentityRuntime::start(
                 kube.client,
                 &kube.root_namespace,
-                authority.trust_bundle().to_string(),
+                authority.current().trust_bundle().to_string(),
             )),
         ),
         None => (signer as Arc<dyn crate::ca::Authenticator>, None),
     };
+    if let Some(identity) = &identity {
+        identity.follow_bundle(authority.clone());
+    }
     let certificates = CertificateService::new(
         authority.clone(),
         authenticator.clone(),
@@ -100,6 +103,7 @@ pub async fn prepare(
         SdsOptions {
             trust_domain: args.trust_domain.clone(),
             workload_cert_ttl: args.workload_cert_ttl,
+            reissue_window: args.ca_reissue_window,
         },
     );
     Ok(Some(SecurePort {
