@@ -72,7 +72,20 @@ pub async fn prepare(
         );
     }
     info!(ca = %authority.origin, trust_domain = %args.trust_domain, "certificate authority ready");
-    let authority = crate::ca::reload::live(Arc::new(authority), args);
+    let authority = match &kube {
+        // A plug-in CA from Secret `cacerts` is reloaded from there (istiod needs it mounted).
+        Some(kube) if args.ca_dir.is_none() && authority.origin.ends_with("/cacerts") => {
+            let (live, tx) = crate::ca::LiveAuthority::new(Arc::new(authority));
+            tokio::spawn(crate::identity::ca_reload::run(
+                kube.client.clone(),
+                kube.root_namespace.clone(),
+                args.ca_reload_interval,
+                tx,
+            ));
+            live
+        }
+        _ => crate::ca::reload::live(Arc::new(authority), args),
+    };
     let serving = ServingCert::start(authority.clone(), args.server_names.clone(), SERVING_TTL)
         .context("issuing meshd's serving certificate")?;
     let tls = serving.server_config()?;

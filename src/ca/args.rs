@@ -18,8 +18,9 @@ pub struct CaArgs {
     /// Lifetime of workload certificates; they are renewed at about half of it.
     #[arg(long, default_value = "24h", value_parser = parse_ttl)]
     pub workload_cert_ttl: Duration,
-    /// How often the files of `--ca-dir` are checked for changes (content, not times); a
-    /// new valid set is applied without a restart (staged root rotation, see SECURITY.md).
+    /// How often the files of `--ca-dir` (with `--kubernetes` and no `--ca-dir`: Secret
+    /// `cacerts`) are checked for changes (content, not times); a new valid set is applied
+    /// without a restart (staged root rotation, see SECURITY.md).
     #[arg(long, default_value = "5s", value_parser = parse_interval)]
     pub ca_reload_interval: Duration,
     /// After the signing CA changes, every workload certificate is issued again at a random
