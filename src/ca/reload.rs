@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 use super::files::CaFiles;
 use super::{Authority, CaError};
@@ -57,10 +57,10 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// A reloader for `dir`, whose current content is what the authority in use came from.
+    /// A reloader for `dir`. Its first look compares the files with the authority in use
+    /// (they may have changed since it was loaded).
     pub fn new(dir: PathBuf) -> Reloader {
-        let seen = CaFiles::read(&dir).ok().map(|f| f.content_hash());
-        Reloader { dir, seen }
+        Reloader { dir, seen: None }
     }
 
     /// Reads the directory and says what to do about it, given the authority in use.
@@ -108,13 +108,7 @@ fn refusal_hash(e: &CaError) -> [u8; 32] {
 /// Looks at `dir` every `interval` and replaces the authority in `tx` when its files hold
 /// a new, valid CA. Ends when every receiver is gone.
 pub async fn run(dir: PathBuf, interval: Duration, tx: watch::Sender<Arc<Authority>>) {
-    let mut reloader = {
-        let dir = dir.clone();
-        match tokio::task::spawn_blocking(move || Reloader::new(dir)).await {
-            Ok(r) => r,
-            Err(_) => return,
-        }
-    };
+    let mut reloader = Reloader::new(dir.clone());
     info!(dir = %dir.display(), ?interval, "watching the CA directory for changes");
     loop {
         tokio::select! {
@@ -131,7 +125,9 @@ pub async fn run(dir: PathBuf, interval: Duration, tx: watch::Sender<Arc<Authori
         reloader = back;
         match polled {
             Polled::Unchanged => {}
-            Polled::Same => info!(dir = %dir.display(), "CA files changed; same CA, nothing to do"),
+            Polled::Same => {
+                debug!(dir = %dir.display(), "CA files read; the CA in use, nothing to do")
+            }
             Polled::Apply(new, change) => {
                 info!(
                     dir = %dir.display(),

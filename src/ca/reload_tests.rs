@@ -73,6 +73,7 @@ fn each_stage_of_a_root_rotation_is_applied() {
     let mut ca = Authority::load_or_create(p).unwrap();
     let old_root = ca.root_pem();
     let mut reloader = Reloader::new(p.to_path_buf());
+    assert!(matches!(reloader.poll(&ca), Polled::Same), "the CA in use");
     assert!(matches!(reloader.poll(&ca), Polled::Unchanged));
 
     // Stage 1: the bundle holds old and new roots; the same CA signs.
@@ -137,6 +138,7 @@ fn bad_file_sets_are_refused_by_file_and_reason_once() {
     let good_key = std::fs::read_to_string(p.join("ca-key.pem")).unwrap();
     let good_root = ca.root_pem();
     let mut reloader = Reloader::new(p.to_path_buf());
+    assert!(matches!(reloader.poll(&ca), Polled::Same));
     let other = new_root();
 
     // A certificate whose key is not the one beside it (e.g. the key not yet written).
@@ -339,4 +341,43 @@ async fn two_streams_of_one_identity_get_the_same_san_and_different_keys() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the entry outlived its stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serving_certificate_is_issued_again_under_a_new_signer_only() {
+    let start = new_root();
+    let first = Authority::from_pems(&start.0, &start.1, None, None, "start").unwrap();
+    let (live, tx) = LiveAuthority::new(Arc::new(first));
+    let names = vec!["istiod.istio-system.svc".to_string()];
+    let serving = serving::ServingCert::start(live, names, Duration::from_secs(3600)).unwrap();
+    let root_of = |chain: Vec<Vec<u8>>| chain.last().cloned().unwrap();
+    let old_root = certs_in(&start.0).remove(0);
+    assert_eq!(root_of(serving.chain()), old_root);
+    let leaf = serving.chain().remove(0);
+
+    // A new bundle alone keeps the serving certificate.
+    let next = new_root();
+    let both = Authority::from_pems(
+        &start.0,
+        &start.1,
+        Some(&(start.0.clone() + &next.0)),
+        None,
+        "stage 1",
+    )
+    .unwrap();
+    tx.send_replace(Arc::new(both));
+    // A new signer replaces it; by then the bundle-only change has been seen too (the
+    // watch delivers changes in order).
+    let signer = Authority::from_pems(&next.0, &next.1, None, None, "stage 2").unwrap();
+    let new_root = certs_in(&next.0).remove(0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(serving.chain()[0], leaf, "a new bundle does not reissue it");
+    tx.send_replace(Arc::new(signer));
+    for _ in 0..100 {
+        if root_of(serving.chain()) == new_root {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the serving certificate was not issued again under the new signer");
 }

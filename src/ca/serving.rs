@@ -85,6 +85,12 @@ impl ServingCert {
         Ok(serving)
     }
 
+    /// The certificate chain new connections get now (DER, leaf first).
+    pub fn chain(&self) -> Vec<Vec<u8>> {
+        let current = self.current.read().expect("serving cert lock").clone();
+        current.cert.iter().map(|c| c.to_vec()).collect()
+    }
+
     /// A rustls server configuration (ring, TLS 1.2 and 1.3, ALPN h2) using this
     /// certificate.
     pub fn server_config(self: &Arc<Self>) -> anyhow::Result<Arc<ServerConfig>> {
