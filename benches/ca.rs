@@ -1,6 +1,7 @@
 //! Cost of the CA: one workload certificate (a fresh P-256 key, signed by meshd's root)
-//! and a rotation wave, 1,000 identities renewed at once, each certificate also encoded
-//! into its `default` and `ROOTCA` SDS secrets as the renewal task does. Both run on one
+//! and a rotation wave, 1,000 proxies renewed at once (keys are per proxy, so one
+//! issuance each), each certificate also encoded into its `default` and `ROOTCA` SDS
+//! secrets as the renewal task does. Both run on one
 //! thread, as one `spawn_blocking` issuance does; renewals of different identities run
 //! in parallel on the blocking pool, so a wave's wall time is about this divided by the
 //! cores free for it.

@@ -72,7 +72,20 @@ pub async fn prepare(
         );
     }
     info!(ca = %authority.origin, trust_domain = %args.trust_domain, "certificate authority ready");
-    let authority = Arc::new(authority);
+    let authority = match &kube {
+        // A plug-in CA from Secret `cacerts` is reloaded from there (istiod needs it mounted).
+        Some(kube) if args.ca_dir.is_none() && authority.origin.ends_with("/cacerts") => {
+            let (live, tx) = crate::ca::LiveAuthority::new(Arc::new(authority));
+            tokio::spawn(crate::identity::ca_reload::run(
+                kube.client.clone(),
+                kube.root_namespace.clone(),
+                args.ca_reload_interval,
+                tx,
+            ));
+            live
+        }
+        _ => crate::ca::reload::live(Arc::new(authority), args),
+    };
     let serving = ServingCert::start(authority.clone(), args.server_names.clone(), SERVING_TTL)
         .context("issuing meshd's serving certificate")?;
     let tls = serving.server_config()?;
@@ -83,11 +96,14 @@ pub async fn prepare(
             Some(IdentityRuntime::start(
                 kube.client,
                 &kube.root_namespace,
-                authority.trust_bundle().to_string(),
+                authority.current().trust_bundle().to_string(),
             )),
         ),
         None => (signer as Arc<dyn crate::ca::Authenticator>, None),
     };
+    if let Some(identity) = &identity {
+        identity.follow_bundle(authority.clone());
+    }
     let certificates = CertificateService::new(
         authority.clone(),
         authenticator.clone(),
@@ -100,6 +116,7 @@ pub async fn prepare(
         SdsOptions {
             trust_domain: args.trust_domain.clone(),
             workload_cert_ttl: args.workload_cert_ttl,
+            reissue_window: args.ca_reissue_window,
         },
     );
     Ok(Some(SecurePort {

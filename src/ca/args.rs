@@ -18,6 +18,15 @@ pub struct CaArgs {
     /// Lifetime of workload certificates; they are renewed at about half of it.
     #[arg(long, default_value = "24h", value_parser = parse_ttl)]
     pub workload_cert_ttl: Duration,
+    /// How often the files of `--ca-dir` (with `--kubernetes` and no `--ca-dir`: Secret
+    /// `cacerts`) are checked for changes (content, not times); a new valid set is applied
+    /// without a restart (staged root rotation, see SECURITY.md).
+    #[arg(long, default_value = "5s", value_parser = parse_interval)]
+    pub ca_reload_interval: Duration,
+    /// After the signing CA changes, every workload certificate is issued again at a random
+    /// moment within this window (so a fleet is not reissued all at once).
+    #[arg(long, default_value = "60s", value_parser = crate::duration::parse_duration)]
+    pub ca_reissue_window: Duration,
     /// Address of the authenticated xDS port (TLS; bearer tokens), or `off`.
     #[arg(long, default_value = "0.0.0.0:15012", value_parser = parse_addr)]
     pub secure_xds_addr: SecureAddr,
@@ -66,6 +75,14 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
     }
     if d > Duration::from_secs(365 * 24 * 3600) {
         return Err(format!("{s:?} is longer than a year"));
+    }
+    Ok(d)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = crate::duration::parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("{s:?} is shorter than the minimum of 100ms"));
     }
     Ok(d)
 }

@@ -17,7 +17,9 @@ use rcgen::{
 };
 use time::{Duration as TimeDuration, OffsetDateTime};
 
-use super::pem::{certs_in, pem_of};
+use super::chain::{certs_strict, complete};
+use super::files::CaFiles;
+use super::pem::pem_of;
 use super::CaError;
 
 pub const ROOT_CERT: &str = "root-cert.pem";
@@ -83,23 +85,31 @@ impl Authority {
                 });
             }
         }
-        let cert_pem = read(&cert_path)?;
-        let key_pem = read(&key_path)?;
-        let key = KeyPair::from_pem(&key_pem).map_err(|e| CaError::Invalid {
-            path: key_path.clone(),
-            reason: format!("not a private key: {e}"),
-        })?;
-        let root = read_optional(&dir.join(ROOT_CERT))?;
-        let chain = read_optional(&dir.join(CERT_CHAIN))?;
-        let old = read_optional(&dir.join(OLD_ROOTS))?.unwrap_or_default();
-        Authority::from_parts(&cert_pem, key, root.as_deref(), chain.as_deref(), &old)
-            .map_err(|e| e.in_dir(dir))
-            .map(|a| a.with_origin(&dir.display().to_string()))
+        CaFiles::read(dir)?.authority()
     }
 
-    /// Builds the authority from PEM parts. `root` defaults to the signing certificate (a
-    /// self-signed CA); `chain` (from the signing certificate up) is completed so that it
-    /// starts with the signing certificate and ends with the root.
+    /// The authority of files read from a CA directory; errors name the file there.
+    pub(super) fn from_files(files: &CaFiles) -> Result<Authority, CaError> {
+        let dir = &files.dir;
+        let key = KeyPair::from_pem(&files.ca_key).map_err(|e| CaError::Invalid {
+            path: dir.join(CA_KEY),
+            reason: format!("not a private key: {e}"),
+        })?;
+        Authority::from_parts(
+            &files.ca_cert,
+            key,
+            files.root_cert.as_deref(),
+            files.cert_chain.as_deref(),
+            files.old_roots.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| e.in_dir(dir))
+        .map(|a| a.with_origin(&dir.display().to_string()))
+    }
+
+    /// Builds the authority from PEM parts. `root` (the trust bundle: one root, or several
+    /// during a rotation) defaults to the signing certificate (a self-signed CA); `chain`
+    /// (from the signing certificate up) is completed so that it starts with the signing
+    /// certificate and ends with the bundle root it leads to, every link verified.
     fn from_parts(
         cert_pem: &str,
         key: KeyPair,
@@ -107,31 +117,35 @@ impl Authority {
         chain: Option<&str>,
         old_roots: &str,
     ) -> Result<Authority, CaError> {
-        let ca = certs_in(cert_pem)
+        let ca = certs_strict(CA_CERT, cert_pem)?
             .into_iter()
             .next()
             .ok_or_else(|| CaError::part(CA_CERT, "holds no certificate"))?;
         check_ca(&ca, &key).map_err(|r| CaError::part(CA_CERT, &r))?;
-        let root = match root.filter(|r| !r.trim().is_empty()) {
-            Some(pem) => certs_in(pem)
-                .into_iter()
-                .next()
-                .ok_or_else(|| CaError::part(ROOT_CERT, "holds no certificate"))?,
-            None => ca.clone(),
+        let roots = match root.filter(|r| !r.trim().is_empty()) {
+            Some(pem) => {
+                let roots = certs_strict(ROOT_CERT, pem)?;
+                if roots.is_empty() {
+                    return Err(CaError::part(ROOT_CERT, "holds no certificate"));
+                }
+                roots
+            }
+            None => vec![ca.clone()],
         };
-        let mut certs = chain.map(certs_in).unwrap_or_default();
-        if certs.first() != Some(&ca) {
-            certs.insert(0, ca.clone());
-        }
-        if certs.last() != Some(&root) {
-            certs.push(root.clone());
-        }
-        let mut trust_bundle = pem_of(&root);
-        for old in certs_in(old_roots) {
-            if old != root {
-                trust_bundle.push_str(&pem_of(&old));
+        let given = match chain {
+            Some(pem) => certs_strict(CERT_CHAIN, pem)?,
+            None => Vec::new(),
+        };
+        let (certs, signing_root) = complete(&ca, given, &roots)?;
+        // The root that signs first, then the others still (or already) trusted.
+        let mut bundle: Vec<&Vec<u8>> = vec![&roots[signing_root]];
+        let old = certs_strict(OLD_ROOTS, old_roots)?;
+        for r in roots.iter().chain(old.iter()) {
+            if !bundle.contains(&r) {
+                bundle.push(r);
             }
         }
+        let trust_bundle = bundle.into_iter().map(|der| pem_of(der)).collect();
         let issuer = Issuer::from_ca_cert_der(&ca.clone().into(), key)
             .map_err(|e| CaError::part(CA_CERT, &format!("cannot sign with it: {e}")))?;
         Ok(Authority {
@@ -170,6 +184,12 @@ impl Authority {
     /// PEM of the roots workloads trust (`ROOTCA`).
     pub fn trust_bundle(&self) -> &str {
         &self.trust_bundle
+    }
+
+    /// Whether `other` signs with the same certificate and chain (otherwise every
+    /// certificate issued by `self` must be issued again).
+    pub fn same_signer(&self, other: &Authority) -> bool {
+        self.chain == other.chain
     }
 
     /// PEM of the current root alone.
@@ -222,18 +242,6 @@ fn check_ca(der: &[u8], key: &KeyPair) -> Result<(), String> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<String, CaError> {
-    fs::read_to_string(path).map_err(|e| CaError::io(path, e))
-}
-
-fn read_optional(path: &Path) -> Result<Option<String>, CaError> {
-    match fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CaError::io(path, e)),
-    }
-}
-
 /// Writes a private key readable by its owner only (0600), never replacing a file.
 pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CaError> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -251,7 +259,7 @@ fn write_public(path: &Path, bytes: &[u8]) -> Result<(), CaError> {
 }
 
 impl CaError {
-    fn part(file: &str, reason: &str) -> CaError {
+    pub(super) fn part(file: &str, reason: &str) -> CaError {
         CaError::Invalid {
             path: PathBuf::from(file),
             reason: reason.to_string(),

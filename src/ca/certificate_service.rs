@@ -17,7 +17,7 @@ use tracing::info;
 
 use super::sds::bearer_token;
 use super::token::Authenticator;
-use super::Authority;
+use super::LiveAuthority;
 
 pub const SERVICE_NAME: &str = "istio.v1.auth.IstioCertificateService";
 const CREATE_PATH: &str = "/istio.v1.auth.IstioCertificateService/CreateCertificate";
@@ -45,7 +45,7 @@ pub struct CertificateService {
 }
 
 struct Inner {
-    authority: Arc<Authority>,
+    authority: LiveAuthority,
     authenticator: Arc<dyn Authenticator>,
     trust_domain: String,
     max_ttl: Duration,
@@ -53,14 +53,14 @@ struct Inner {
 
 impl CertificateService {
     pub fn new(
-        authority: Arc<Authority>,
+        authority: impl Into<LiveAuthority>,
         authenticator: Arc<dyn Authenticator>,
         trust_domain: String,
         max_ttl: Duration,
     ) -> Self {
         CertificateService {
             inner: Arc::new(Inner {
-                authority,
+                authority: authority.into(),
                 authenticator,
                 trust_domain,
                 max_ttl,
@@ -91,7 +91,7 @@ impl CertificateService {
             Status::invalid_argument(format!("csr: not a valid PEM PKCS#10 request: {e}"))
         })?;
         let uri = identity.spiffe(&self.inner.trust_domain);
-        let authority = self.inner.authority.clone();
+        let authority = self.inner.authority.current();
         let (u, key) = (uri.clone(), csr.public_key);
         let issued = tokio::task::spawn_blocking(move || authority.sign_key(&u, &key, ttl))
             .await

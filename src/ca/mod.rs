@@ -1,14 +1,21 @@
 //! meshd as the mesh's certificate authority: its root and signing key (`authority`),
 //! workload certificates (`issue`), the tokens callers prove who they are with (`token`),
 //! the SDS secrets of each authenticated caller with their renewal (`sds`), and meshd's own
-//! serving certificate for the secure xDS port (`serving`). The xDS server reaches it only
+//! serving certificate for the secure xDS port (`serving`); the authority in use can be
+//! replaced at run time (`live`), by the reloader of `--ca-dir` (`reload`). The xDS server reaches it only
 //! through `xds::CallerAuth`.
 
 pub mod args;
 pub mod authority;
 pub mod certificate_service;
+mod chain;
+pub mod files;
 pub mod issue;
+pub mod live;
 mod pem;
+pub mod reload;
+#[cfg(test)]
+mod reload_tests;
 pub mod sds;
 pub mod serving;
 #[cfg(test)]
@@ -19,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub use authority::Authority;
 pub use issue::{Identity, Issued};
+pub use live::LiveAuthority;
 pub use pem::certs_in;
 pub use sds::{SdsIssuer, SdsOptions};
 pub use token::{AuthError, Authenticator, TokenSigner};

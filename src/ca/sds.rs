@@ -2,14 +2,17 @@
 //! Bearer` metadata and hands the xDS server a watch on that identity's secrets, `default`
 //! (certificate chain and key) and `ROOTCA` (the trust bundle), by Istio's names.
 //!
-//! One entry per identity, shared by every stream of that identity. Its task issues the
+//! One entry per authenticated stream, so a key is never given to two proxies (two proxies
+//! of one service account get the same SAN and different keys). Its task issues the
 //! certificate off the async workers (`spawn_blocking`), so issuing never holds up a push,
 //! then sleeps until about half the lifetime (with jitter, so a fleet issued together does
-//! not renew together) and issues again; the watch wakes every stream holding it. The
-//! entry ends when no stream holds it any more. Keys never appear in logs.
+//! not renew together) and issues again; the watch wakes the stream. When the CA is
+//! replaced (`live`), a new trust bundle is pushed at once, and a new signing CA has the
+//! certificate issued again after a random delay within `reissue_window`, so a fleet is
+//! not reissued all at once. The entry ends with its stream. Keys never appear in logs.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource};
@@ -23,8 +26,8 @@ use tonic::Status;
 use tracing::{info, warn};
 
 use super::issue::{Identity, Issued};
+use super::live::{next_change, LiveAuthority};
 use super::token::Authenticator;
-use super::Authority;
 use crate::envoy::resource::{type_url, Resource, ResourceMap};
 use crate::xds::{Caller, CallerAuth};
 
@@ -39,6 +42,9 @@ const RETRY: Duration = Duration::from_secs(10);
 pub struct SdsOptions {
     pub trust_domain: String,
     pub workload_cert_ttl: Duration,
+    /// After the signing CA changes, each certificate is issued again at a random moment
+    /// within this window.
+    pub reissue_window: Duration,
 }
 
 /// Authenticates callers and keeps each identity's secrets fresh.
@@ -48,44 +54,41 @@ pub struct SdsIssuer {
 }
 
 struct Inner {
-    authority: Arc<Authority>,
+    authority: LiveAuthority,
     authenticator: Arc<dyn Authenticator>,
     options: SdsOptions,
-    entries: Mutex<HashMap<Identity, watch::Sender<Arc<ResourceMap>>>>,
+    entries: AtomicUsize,
 }
 
 impl SdsIssuer {
     pub fn new(
-        authority: Arc<Authority>,
+        authority: impl Into<LiveAuthority>,
         authenticator: Arc<dyn Authenticator>,
         options: SdsOptions,
     ) -> Self {
         SdsIssuer {
             inner: Arc::new(Inner {
-                authority,
+                authority: authority.into(),
                 authenticator,
                 options,
-                entries: Mutex::new(HashMap::new()),
+                entries: AtomicUsize::new(0),
             }),
         }
     }
 
-    /// A watch on `identity`'s secrets, issuing them (in the background) if no stream of
-    /// that identity holds them yet. Empty until the first certificate is issued.
+    /// A watch on new secrets for one stream of `identity`: its own key and certificate,
+    /// issued in the background and renewed until the watch is dropped. Empty until the
+    /// first certificate is issued.
     pub fn subscribe(&self, identity: &Identity) -> watch::Receiver<Arc<ResourceMap>> {
-        let mut entries = self.inner.entries.lock().expect("sds entries lock");
-        if let Some(tx) = entries.get(identity) {
-            return tx.subscribe();
-        }
         let (tx, rx) = watch::channel(Arc::<ResourceMap>::default());
-        entries.insert(identity.clone(), tx.clone());
+        self.inner.entries.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(keep_fresh(self.inner.clone(), identity.clone(), tx));
         rx
     }
 
-    /// Identities with live secrets (for tests and metrics).
-    pub fn identities(&self) -> usize {
-        self.inner.entries.lock().expect("sds entries lock").len()
+    /// Streams with live secrets (for tests and metrics).
+    pub fn entries(&self) -> usize {
+        self.inner.entries.load(Ordering::Relaxed)
     }
 }
 
@@ -126,43 +129,62 @@ pub fn bearer_token(metadata: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// Issues `identity`'s certificate, then renews it at about half-life, until no stream
-/// holds the watch any more.
+/// Issues the stream's certificate, then renews it at about half-life, pushes a new trust
+/// bundle and reissues under a new signing CA, until the stream drops the watch.
 async fn keep_fresh(inner: Arc<Inner>, identity: Identity, tx: watch::Sender<Arc<ResourceMap>>) {
     let uri = identity.spiffe(&inner.options.trust_domain);
-    loop {
-        let authority = inner.authority.clone();
-        let (u, ttl) = (uri.clone(), inner.options.workload_cert_ttl);
-        let issued = tokio::task::spawn_blocking(move || authority.issue(&u, ttl)).await;
-        let wait = match issued {
-            Ok(Ok(issued)) => {
-                let wait = renew_after(&issued);
-                info!(identity = %uri, renew_in = ?wait, "issued workload certificate");
-                tx.send_replace(Arc::new(secrets(&issued, inner.authority.trust_bundle())));
-                wait
-            }
+    let mut changes = inner.authority.watch();
+    'issue: loop {
+        let authority = changes.borrow_and_update().clone();
+        let (a, u, ttl) = (
+            authority.clone(),
+            uri.clone(),
+            inner.options.workload_cert_ttl,
+        );
+        let issued = match tokio::task::spawn_blocking(move || a.issue(&u, ttl)).await {
+            Ok(Ok(issued)) => Some(issued),
             Ok(Err(e)) => {
                 warn!(identity = %uri, error = %e, "cannot issue workload certificate, retrying");
-                RETRY
+                None
             }
             Err(e) => {
                 warn!(identity = %uri, error = %e, "issuing task failed, retrying");
-                RETRY
+                None
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = tx.closed() => {}
-        }
-        if tx.receiver_count() == 0 {
-            let mut entries = inner.entries.lock().expect("sds entries lock");
-            // Checked again under the lock: `subscribe` may have just taken a receiver.
-            if tx.receiver_count() == 0 {
-                entries.remove(&identity);
-                return;
+        let mut bundle = authority.trust_bundle().to_string();
+        let mut renew_at = tokio::time::Instant::now()
+            + match &issued {
+                Some(issued) => {
+                    let wait = renew_after(issued);
+                    info!(identity = %uri, renew_in = ?wait, "issued workload certificate");
+                    tx.send_replace(Arc::new(secrets(issued, authority.trust_bundle())));
+                    wait
+                }
+                None => RETRY,
+            };
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(renew_at) => continue 'issue,
+                () = tx.closed() => break 'issue,
+                new = next_change(&mut changes) => {
+                    if !new.same_signer(&authority) {
+                        // Spread over the window: a fleet is not reissued all at once.
+                        let soon = tokio::time::Instant::now()
+                            + inner.options.reissue_window.mul_f64(random_unit());
+                        renew_at = renew_at.min(soon);
+                    }
+                    if let Some(issued) = issued.as_ref().filter(|_| new.trust_bundle() != bundle) {
+                        // The certificate in use, with the new bundle: a root added or
+                        // retired reaches the proxy now.
+                        tx.send_replace(Arc::new(secrets(issued, new.trust_bundle())));
+                    }
+                    bundle = new.trust_bundle().to_string();
+                }
             }
         }
     }
+    inner.entries.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// About half the certificate's remaining lifetime, spread by ±10%.

@@ -1,6 +1,7 @@
 //! meshd's own serving certificate for the secure xDS port: issued by the CA for the
 //! `--server-name` DNS names, renewed at about half its lifetime, and handed to rustls
-//! through a resolver, so that new connections get the renewed one without a restart.
+//! through a resolver, so that new connections get the renewed one without a restart. A
+//! new signing CA (`live`) has it issued again at once.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::ServerConfig;
 use tracing::{info, warn};
 
+use super::live::{next_change, LiveAuthority};
 use super::{certs_in, Authority, CaError};
 
 /// Lifetime of meshd's serving certificate.
@@ -31,23 +33,38 @@ impl ResolvesServerCert for ServingCert {
 impl ServingCert {
     /// Issues the first certificate and starts renewing it (needs a tokio runtime).
     pub fn start(
-        authority: Arc<Authority>,
+        authority: impl Into<LiveAuthority>,
         names: Vec<String>,
         ttl: Duration,
     ) -> Result<Arc<ServingCert>, CaError> {
-        let first = certified(&authority, &names, ttl)?;
+        let authority: LiveAuthority = authority.into();
+        let mut changes = authority.watch();
+        let first = certified(&changes.borrow_and_update(), &names, ttl)?;
         let serving = Arc::new(ServingCert {
             current: RwLock::new(Arc::new(first)),
         });
         let weak = Arc::downgrade(&serving);
         tokio::spawn(async move {
             let mut wait = ttl / 2;
+            let mut signer = authority.current();
             loop {
-                tokio::time::sleep(wait).await;
+                let renew_at = tokio::time::Instant::now() + wait;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(renew_at) => break,
+                        new = next_change(&mut changes) => {
+                            if !new.same_signer(&signer) {
+                                info!("the signing CA changed: issuing the serving certificate again");
+                                break;
+                            }
+                        }
+                    }
+                }
                 let Some(serving) = weak.upgrade() else {
                     return;
                 };
-                let (a, n) = (authority.clone(), names.clone());
+                signer = authority.current();
+                let (a, n) = (signer.clone(), names.clone());
                 match tokio::task::spawn_blocking(move || certified(&a, &n, ttl)).await {
                     Ok(Ok(cert)) => {
                         *serving.current.write().expect("serving cert lock") = Arc::new(cert);
@@ -66,6 +83,12 @@ impl ServingCert {
             }
         });
         Ok(serving)
+    }
+
+    /// The certificate chain new connections get now (DER, leaf first).
+    pub fn chain(&self) -> Vec<Vec<u8>> {
+        let current = self.current.read().expect("serving cert lock").clone();
+        current.cert.iter().map(|c| c.to_vec()).collect()
     }
 
     /// A rustls server configuration (ring, TLS 1.2 and 1.3, ALPN h2) using this

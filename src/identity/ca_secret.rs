@@ -214,6 +214,11 @@ fn required<'a>(data: Option<&'a Data>, key: &str) -> Result<&'a str, String> {
     text(data, key)?.ok_or_else(|| format!("key {key} is missing or empty"))
 }
 
+/// The plug-in material of a `cacerts` Secret as read now (`ca_reload`).
+pub fn plug_in_of(secret: &Secret) -> Result<CaPems, String> {
+    plug_in_pems(secret.data.as_ref())
+}
+
 /// The plug-in material of `cacerts`, in istiod's file names or the `kubernetes.io/tls` form.
 fn plug_in_pems(data: Option<&Data>) -> Result<CaPems, String> {
     if let Some(cert) = text(data, TLS_CERT)? {

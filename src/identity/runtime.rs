@@ -44,6 +44,23 @@ impl IdentityRuntime {
         });
     }
 
+    /// Republishes the trust bundle whenever the CA in use is replaced (a reload of
+    /// `--ca-dir`).
+    pub fn follow_bundle(&self, authority: crate::ca::LiveAuthority) {
+        let bundle = self.bundle.clone();
+        let mut changes = authority.watch();
+        tokio::spawn(async move {
+            loop {
+                let new = crate::ca::live::next_change(&mut changes).await;
+                let new = new.trust_bundle().to_string();
+                bundle.send_if_modified(|current| std::mem::replace(current, new) != *current);
+                if bundle.is_closed() {
+                    return;
+                }
+            }
+        });
+    }
+
     /// Stops publishing and releases the lease if held.
     pub async fn stop(self) {
         self.elector.release().await;
