@@ -91,10 +91,11 @@ impl Authority {
     /// The authority of files read from a CA directory; errors name the file there.
     pub(super) fn from_files(files: &CaFiles) -> Result<Authority, CaError> {
         let dir = &files.dir;
-        let key = KeyPair::from_pem(&files.ca_key).map_err(|e| CaError::Invalid {
-            path: dir.join(CA_KEY),
-            reason: format!("not a private key: {e}"),
-        })?;
+        let key =
+            super::ca_key::key_pair_from_pem(&files.ca_key).map_err(|e| CaError::Invalid {
+                path: dir.join(CA_KEY),
+                reason: format!("not a private key: {e}"),
+            })?;
         Authority::from_parts(
             &files.ca_cert,
             key,
@@ -165,7 +166,7 @@ impl Authority {
         chain: Option<&str>,
         origin: &str,
     ) -> Result<Authority, CaError> {
-        let key = KeyPair::from_pem(key_pem)
+        let key = super::ca_key::key_pair_from_pem(key_pem)
             .map_err(|e| CaError::part(CA_KEY, &format!("not a private key: {e}")))?;
         Authority::from_parts(cert_pem, key, root, chain, "").map(|a| a.with_origin(origin))
     }

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod authority;
+mod ca_key;
 pub mod certificate_service;
 mod chain;
 pub mod files;

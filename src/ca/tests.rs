@@ -318,3 +318,33 @@ async fn sds_entries_are_renewed_and_dropped_with_their_stream() {
     }
     panic!("the entry outlived its stream");
 }
+
+#[test]
+fn istiod_rsa_and_openssl_ec_ca_keys_sign_workload_certificates() {
+    // istiod's self-signed CA stores an RSA key as PKCS#1; OpenSSL writes EC keys as SEC1.
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/ca/legacy-keys");
+    let read = |name: &str| std::fs::read_to_string(format!("{fixtures}/{name}")).unwrap();
+    let rsa = Authority::from_pems(
+        &read("rsa-ca-cert.pem"),
+        &read("rsa-ca-key.pem"),
+        None,
+        None,
+        "istio-ca-secret",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca-cert.pem"), read("ec-ca-cert.pem")).unwrap();
+    std::fs::write(dir.path().join("ca-key.pem"), read("ec-ca-key.pem")).unwrap();
+    let ec = Authority::load_or_create(dir.path()).unwrap();
+    for (ca, root) in [(rsa, "rsa-ca-cert.pem"), (ec, "ec-ca-cert.pem")] {
+        let issued = ca
+            .issue("spiffe://cluster.local/ns/a/sa/b", Duration::from_secs(60))
+            .unwrap();
+        let certs = certs_in(&issued.chain_pem);
+        let root_der = certs_in(&read(root)).remove(0);
+        assert_eq!(certs.last(), Some(&root_der), "{root}: root last");
+        parse(&certs[0])
+            .verify_signature(Some(parse(&root_der).public_key()))
+            .unwrap();
+    }
+}
