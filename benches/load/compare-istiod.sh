@@ -137,8 +137,8 @@ run_istiod() {
 # --- meshd ----------------------------------------------------------------------------
 run_meshd() {
     local xds admin secure
-    # meshd cannot parse the CA key istiod stores in istio-ca-secret (an RSA key; see
-    # BENCHMARKS.md), so it starts as on a fresh cluster and makes its own root.
+    # meshd starts as on a fresh cluster and makes its own root, as in the recorded runs
+    # (it now reads istiod's RSA root in istio-ca-secret too; see BENCHMARKS.md).
     kubectl -n istio-system delete secret istio-ca-secret --ignore-not-found >&2
     xds=$(free_port) admin=$(free_port) secure=$(free_port)
     # shellcheck disable=SC2086
