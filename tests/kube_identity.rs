@@ -413,6 +413,32 @@ fn spawn_replica(kubeconfig: &Path, pod: &str, log: &Path) -> Meshd {
     Meshd { child, xds, admin }
 }
 
+/// Waits for a replica's `/ready`. `false` when it exited because a port it was given is in
+/// use (the other tests of this file start API servers at the same time, so a port picked
+/// free can be taken before meshd binds it); any other exit, or no readiness in `timeout`,
+/// fails with its log.
+fn ready_or_log(replica: &mut Meshd, log: &Path, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok((200, _)) = common::http_get(replica.admin, "/ready") {
+            return true;
+        }
+        let exited = replica.child.try_wait().expect("wait for meshd");
+        let text = || std::fs::read_to_string(log).unwrap_or_default();
+        if exited.is_some() && text().contains("in use") {
+            return false;
+        }
+        if exited.is_some() || std::time::Instant::now() >= deadline {
+            panic!(
+                "meshd on {} not ready (exit status {exited:?}) within {timeout:?}; its log:\n{}",
+                replica.admin,
+                text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// PEM text without its line breaks, to compare encodings of one certificate.
 fn flat(pem: &str) -> String {
     pem.split_whitespace().collect()
@@ -428,8 +454,17 @@ fn two_meshd_replicas_share_one_root_and_hand_over_the_writes() {
         Some(spawn_replica(&server.kubeconfig(), "meshd-a", &logs[0])),
         Some(spawn_replica(&server.kubeconfig(), "meshd-b", &logs[1])),
     ];
-    for replica in replicas.iter().flatten() {
-        replica.wait_ready(Duration::from_secs(60));
+    for ((replica, log), pod) in replicas.iter_mut().zip(&logs).zip(["meshd-a", "meshd-b"]) {
+        let mut attempts = 0;
+        while !ready_or_log(
+            replica.as_mut().expect("both run"),
+            log,
+            Duration::from_secs(120),
+        ) {
+            attempts += 1;
+            assert!(attempts < 3, "{pod}: its ports were taken three times");
+            *replica = Some(spawn_replica(&server.kubeconfig(), pod, log));
+        }
     }
     let dump_logs = || {
         logs.iter()
