@@ -71,7 +71,7 @@ fn a_changed_cacerts_secret_is_applied_stage_by_stage_and_a_bad_one_refused() {
             .create(&PostParams::default(), &cacerts(&old, &old_key, &old))
             .await
             .unwrap();
-        let first = ca_link::authority_from_secrets(client.clone(), "istio-system")
+        let (first, _) = ca_link::authority_from_secrets(client.clone(), "istio-system")
             .await
             .expect("the CA from cacerts");
         assert_eq!(first.origin, "Secret istio-system/cacerts");

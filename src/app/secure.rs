@@ -14,6 +14,7 @@ use crate::ca::certificate_service::CertificateService;
 use crate::ca::serving::{ServingCert, SERVING_TTL};
 use crate::ca::{Authority, Identity, SdsIssuer, SdsOptions, TokenSigner};
 use crate::identity::ca_link::authority_from_secrets;
+use crate::identity::ca_secret::CaOrigin;
 use crate::identity::runtime::IdentityRuntime;
 use crate::xds::CallerAuth;
 
@@ -59,11 +60,13 @@ pub async fn prepare(
     .await?
     .context("loading the certificate authority")?;
     // With a cluster and no --ca-dir the root lives in the root namespace's Secrets.
-    let authority = match (&kube, &args.ca_dir) {
+    let (authority, origin) = match (&kube, &args.ca_dir) {
         (Some(kube), None) => {
-            authority_from_secrets(kube.client.clone(), &kube.root_namespace).await?
+            let (authority, origin) =
+                authority_from_secrets(kube.client.clone(), &kube.root_namespace).await?;
+            (authority, Some(origin))
         }
-        _ => authority,
+        _ => (authority, None),
     };
     if args.ca_dir.is_none() && kube.is_none() {
         warn!(
@@ -74,7 +77,7 @@ pub async fn prepare(
     info!(ca = %authority.origin, trust_domain = %args.trust_domain, "certificate authority ready");
     let authority = match &kube {
         // A plug-in CA from Secret `cacerts` is reloaded from there (istiod needs it mounted).
-        Some(kube) if args.ca_dir.is_none() && authority.origin.ends_with("/cacerts") => {
+        Some(kube) if origin == Some(CaOrigin::PlugIn) => {
             let (live, tx) = crate::ca::LiveAuthority::new(Arc::new(authority));
             tokio::spawn(crate::identity::ca_reload::run(
                 kube.client.clone(),

@@ -15,7 +15,7 @@ use crate::ca::{AuthError, Authenticator, Authority, Identity, TokenSigner};
 pub async fn authority_from_secrets(
     client: kube::Client,
     root_namespace: &str,
-) -> anyhow::Result<Authority> {
+) -> anyhow::Result<(Authority, CaOrigin)> {
     let stored = ca_secret::load_or_create(client, root_namespace, || {
         Authority::new_root_pems().map_err(anyhow::Error::from)
     })
@@ -33,6 +33,7 @@ pub async fn authority_from_secrets(
         Some(&pems.cert_chain),
         &origin,
     )
+    .map(|authority| (authority, stored.origin))
     .map_err(|error| anyhow::anyhow!("{origin}: {error}"))
 }
 

@@ -147,18 +147,12 @@ impl Meshd {
             "--xds-address",
             &self.xds_address(),
         ]);
-        cmd.args(extra);
-        if delta {
-            cmd.arg("--delta");
-        }
-        let out = run_timeout(cmd, Duration::from_secs(10));
-        assert!(
-            out.success(),
-            "meshd bootstrap --node-id {node_id} failed ({:?}): {}",
-            out.status,
-            out.stderr
-        );
-        out.stdout
+        print_bootstrap(
+            cmd,
+            extra,
+            delta,
+            &format!("meshd bootstrap --node-id {node_id}"),
+        )
     }
 
     pub fn log_tail(&self) -> String {
@@ -251,17 +245,24 @@ impl Meshd {
             .arg("--token-file")
             .arg(&token)
             .args(["--service-account", service_account]);
-        cmd.args(extra);
-        if delta {
-            cmd.arg("--delta");
-        }
-        let out = run_timeout(cmd, Duration::from_secs(10));
-        assert!(
-            out.success(),
-            "meshd bootstrap (secure) --node-id {node_id} failed ({:?}): {}",
-            out.status,
-            out.stderr
-        );
-        out.stdout
+        let what = format!("meshd bootstrap (secure) --node-id {node_id}");
+        print_bootstrap(cmd, extra, delta, &what)
     }
+}
+
+/// Runs a `meshd bootstrap` command with `extra` arguments (and `--delta`), and returns
+/// what it printed; a failure names `what`.
+fn print_bootstrap(mut cmd: Command, extra: &[&str], delta: bool, what: &str) -> String {
+    cmd.args(extra);
+    if delta {
+        cmd.arg("--delta");
+    }
+    let out = run_timeout(cmd, Duration::from_secs(10));
+    assert!(
+        out.success(),
+        "{what} failed ({:?}): {}",
+        out.status,
+        out.stderr
+    );
+    out.stdout
 }
