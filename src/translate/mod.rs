@@ -91,6 +91,9 @@ pub struct Translator {
     inbound_by_claimed_ports: Cache<InboundKey, InboundParts>,
     /// Router proxies' listeners, routes and secrets, by scope and listen ports.
     gateway_parts: Cache<(ScopeKey, gateway::PortMap), gateway::GatewayParts>,
+    /// DestinationRules that ask a scope's clusters for ISTIO_MUTUAL, by scope key (for
+    /// the warning to proxies without certificate): depend on services and Istio config.
+    istio_mutual_rules: Cache<ScopeKey, Vec<String>>,
 }
 
 /// Distinct port sets from node-metadata labels cached per generation; past this, proxies
@@ -184,6 +187,7 @@ impl Translator {
             inbound_by_ports: Default::default(),
             inbound_by_claimed_ports: Default::default(),
             gateway_parts: Default::default(),
+            istio_mutual_rules: Default::default(),
         }
     }
 
@@ -226,6 +230,7 @@ impl Translator {
             ),
             inbound_by_claimed_ports: Default::default(),
             gateway_parts: Default::default(),
+            istio_mutual_rules: carry_cache(services_same, &previous.istio_mutual_rules),
             model,
         }
     }

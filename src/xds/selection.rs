@@ -6,13 +6,16 @@
 //!   computed once per (map, subscription) pair; a SotW push is then a refcount.
 //! - `diff`: the names that differ between two maps (a generation's and the next's) are
 //!   computed once per pair; a Delta stream in sync with the old map looks only at those.
+//! - `select_changed`: what a subscription selects of those names, once per (old map, new
+//!   map, subscription): the partial SotW response of a named type.
 //!
 //! Entries are keyed by pointer and hold weak references, so they never keep a map alive
 //! and a reused address is never mistaken for the old map (its weak reference is dead).
 //! Each cache is a small ring: entries of maps no longer in use are dropped on the next
 //! insert, old ones fall out.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::envoy::resource::{set_version, Resource, ResourceMap};
@@ -22,6 +25,80 @@ use super::names::Names;
 /// Entries per cache: far more than the distinct (scope, subscription) pairs of a push.
 const RING: usize = 512;
 
+/// One part of a cache key: an `Arc`'s address and a weak reference that tells whether
+/// that allocation is still the one at the address. `None` stands for "every resource".
+type Part = Option<(usize, Weak<dyn Any + Send + Sync>)>;
+
+fn part<T: Any + Send + Sync>(arc: Option<&Arc<T>>) -> Part {
+    arc.map(|a| {
+        let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(a) as _;
+        (Arc::as_ptr(a) as *const () as usize, weak)
+    })
+}
+
+fn address<T>(arc: Option<&Arc<T>>) -> usize {
+    arc.map_or(0, |a| Arc::as_ptr(a) as *const () as usize)
+}
+
+/// Equal addresses and a live weak reference: the same allocation, still in use.
+fn same(part: &Part, addr: usize) -> bool {
+    match part {
+        None => addr == 0,
+        Some((a, weak)) => *a == addr && weak.strong_count() > 0,
+    }
+}
+
+fn live(part: &Part) -> bool {
+    part.as_ref()
+        .is_none_or(|(_, weak)| weak.strong_count() > 0)
+}
+
+/// A cache of values computed from up to three shared inputs, keyed by their addresses.
+struct Ring<V> {
+    entries: Mutex<VecDeque<([Part; 3], Arc<V>)>>,
+}
+
+impl<V> Ring<V> {
+    const fn new() -> Self {
+        Ring {
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<([Part; 3], Arc<V>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value for the inputs at `addrs`, computed by `make` unless cached.
+    fn get_or_insert(
+        &self,
+        addrs: [usize; 3],
+        key: impl FnOnce() -> [Part; 3],
+        make: impl FnOnce() -> V,
+    ) -> Arc<V> {
+        {
+            let ring = self.lock();
+            let hit = ring
+                .iter()
+                .rev()
+                .find(|(k, _)| k.iter().zip(addrs).all(|(p, a)| same(p, a)));
+            if let Some((_, v)) = hit {
+                return Arc::clone(v);
+            }
+        }
+        let value = Arc::new(make());
+        let mut ring = self.lock();
+        // A value may hold resources: one whose inputs are gone would keep an old
+        // generation alive.
+        ring.retain(|(k, _)| k.iter().all(live));
+        if ring.len() >= RING {
+            ring.pop_front();
+        }
+        ring.push_back((key(), Arc::clone(&value)));
+        value
+    }
+}
+
 /// The resources one subscription selects from one map, in name order, and the SotW
 /// `version_info` of that set.
 pub(crate) struct Selection {
@@ -29,64 +106,49 @@ pub(crate) struct Selection {
     pub(crate) version: String,
 }
 
-struct SelectEntry {
-    map: Weak<ResourceMap>,
-    /// `None`: every resource of the map (wildcard).
-    names: Option<Weak<BTreeSet<String>>>,
-    selection: Arc<Selection>,
-}
-
-static SELECTIONS: Mutex<VecDeque<SelectEntry>> = Mutex::new(VecDeque::new());
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn is<T>(weak: &Weak<T>, arc: &Arc<T>) -> bool {
-    // Equal pointers and a live weak reference: the same allocation, still in use.
-    std::ptr::eq(weak.as_ptr(), Arc::as_ptr(arc)) && weak.strong_count() > 0
-}
+static SELECTIONS: Ring<Selection> = Ring::new();
 
 /// What `names` (every resource when `None`) selects from `map`.
 pub(crate) fn select(map: &Arc<ResourceMap>, names: Option<&Names>) -> Arc<Selection> {
-    {
-        let ring = lock(&SELECTIONS);
-        let hit = ring.iter().rev().find(|e| {
-            is(&e.map, map)
-                && match (&e.names, names) {
-                    (None, None) => true,
-                    (Some(w), Some(n)) => is(w, n),
-                    _ => false,
-                }
-        });
-        if let Some(e) = hit {
-            return Arc::clone(&e.selection);
-        }
-    }
-    let resources: Vec<Arc<Resource>> = match names {
-        None => map.values().cloned().collect(),
-        Some(names) => names.iter().filter_map(|n| map.get(n)).cloned().collect(),
-    };
-    let version = set_version(resources.iter().map(|r| r.as_ref()));
-    let selection = Arc::new(Selection {
-        resources: Arc::new(resources),
-        version,
-    });
-    let mut ring = lock(&SELECTIONS);
-    // A selection holds its resources: one whose map or subscription is gone would keep an
-    // old generation alive.
-    ring.retain(|e| {
-        e.map.strong_count() > 0 && e.names.as_ref().is_none_or(|n| n.strong_count() > 0)
-    });
-    if ring.len() >= RING {
-        ring.pop_front();
-    }
-    ring.push_back(SelectEntry {
-        map: Arc::downgrade(map),
-        names: names.map(Arc::downgrade),
-        selection: Arc::clone(&selection),
-    });
-    selection
+    SELECTIONS.get_or_insert(
+        [address(Some(map)), address(names), 0],
+        || [part(Some(map)), part(names), None],
+        || {
+            let resources: Vec<Arc<Resource>> = match names {
+                None => map.values().cloned().collect(),
+                Some(names) => names.iter().filter_map(|n| map.get(n)).cloned().collect(),
+            };
+            let version = set_version(resources.iter().map(|r| r.as_ref()));
+            Selection {
+                resources: Arc::new(resources),
+                version,
+            }
+        },
+    )
+}
+
+static CHANGED: Ring<Vec<Arc<Resource>>> = Ring::new();
+
+/// The resources of `new` that `names` selects and that are new or changed since `old`, in
+/// name order.
+pub(crate) fn select_changed(
+    old: &Arc<ResourceMap>,
+    new: &Arc<ResourceMap>,
+    names: &Names,
+) -> Arc<Vec<Arc<Resource>>> {
+    CHANGED.get_or_insert(
+        [address(Some(old)), address(Some(new)), address(Some(names))],
+        || [part(Some(old)), part(Some(new)), part(Some(names))],
+        || {
+            diff(old, new)
+                .changed
+                .iter()
+                .filter(|n| names.contains(*n))
+                .filter_map(|n| new.get(n))
+                .cloned()
+                .collect()
+        },
+    )
 }
 
 /// Names whose resource differs between an old map and a new one, in name order.
@@ -98,43 +160,19 @@ pub(crate) struct Diff {
     pub(crate) removed: Vec<String>,
 }
 
-struct DiffEntry {
-    old: Weak<ResourceMap>,
-    new: Weak<ResourceMap>,
-    diff: Arc<Diff>,
-}
-
-static DIFFS: Mutex<VecDeque<DiffEntry>> = Mutex::new(VecDeque::new());
+static DIFFS: Ring<Diff> = Ring::new();
 
 /// What differs from `old` to `new`.
 pub(crate) fn diff(old: &Arc<ResourceMap>, new: &Arc<ResourceMap>) -> Arc<Diff> {
     if Arc::ptr_eq(old, new) {
         return Arc::default();
     }
-    {
-        let ring = lock(&DIFFS);
-        if let Some(e) = ring
-            .iter()
-            .rev()
-            .find(|e| is(&e.old, old) && is(&e.new, new))
-        {
-            return Arc::clone(&e.diff);
-        }
-    }
-    let diff = Arc::new(compute(old, new));
-    let mut ring = lock(&DIFFS);
-    ring.retain(|e| e.old.strong_count() > 0 && e.new.strong_count() > 0);
-    if ring.len() >= RING {
-        ring.pop_front();
-    }
-    ring.push_back(DiffEntry {
-        old: Arc::downgrade(old),
-        new: Arc::downgrade(new),
-        diff: Arc::clone(&diff),
-    });
-    diff
+    DIFFS.get_or_insert(
+        [address(Some(old)), address(Some(new)), 0],
+        || [part(Some(old)), part(Some(new)), None],
+        || compute(old, new),
+    )
 }
-
 /// One walk over both maps, side by side in name order.
 fn compute(old: &ResourceMap, new: &ResourceMap) -> Diff {
     let mut diff = Diff::default();
@@ -220,5 +258,17 @@ mod tests {
         let other = map(&[("a", 1), ("b", 1), ("c", 1)]);
         assert!(!Arc::ptr_eq(&all, &select(&other, None)));
         assert_eq!(all.version, select(&other, None).version);
+    }
+
+    #[test]
+    fn changed_selections_hold_only_subscribed_new_or_changed_resources() {
+        let old = map(&[("a", 1), ("b", 1), ("c", 1)]);
+        let new = map(&[("a", 1), ("b", 2), ("c", 2), ("d", 1)]);
+        let names: Names = Arc::new(["b", "d", "x"].iter().map(|s| s.to_string()).collect());
+        let changed = select_changed(&old, &new, &names);
+        let got: Vec<&str> = changed.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(got, ["b", "d"]);
+        assert!(Arc::ptr_eq(&changed, &select_changed(&old, &new, &names)));
+        assert!(select_changed(&new, &new, &names).is_empty());
     }
 }

@@ -3,6 +3,13 @@
 //! types from which each response is built only when the stream can take it, so the
 //! latest configuration and subscription always win.
 //!
+//! Listeners and clusters are always the full set: what a response leaves out is deleted.
+//! For endpoints and routes, Envoy updates only the resources a response carries (as istiod
+//! relies on for its endpoint pushes), so once a proxy holds a complete set, a push carries
+//! only the subscribed resources that changed since, shared by every stream of the same
+//! maps and subscription. A forced response (first request, new names, endpoints after a
+//! cluster push) and the first response after a rejection carry the full set.
+//!
 //! A NACK is not answered (the same content would be rejected again) unless the request
 //! also subscribes to new names: Envoy keeps a cluster warming until its endpoints arrive
 //! (forever with `initial_fetch_timeout: 0s`), so new names are answered with the current
@@ -22,11 +29,11 @@ use tracing::{debug, warn};
 use super::nack::bounded;
 use super::names::intern;
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
-use super::selection::select;
+use super::selection::{select, select_changed};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
 use super::wire::{SotwResponse, WireMessage};
-use crate::envoy::resource::type_url;
+use crate::envoy::resource::{type_url, ResourceMap};
 
 #[derive(Default)]
 pub(crate) struct SotwState {
@@ -44,6 +51,10 @@ struct TypeState {
     always_respond: bool,
     /// Version of a response over the size limit: not built again until the set changes.
     withheld: Option<String>,
+    /// Named types: the map of the last response, when the proxy holds every subscribed
+    /// resource of it (as far as we know: cleared on a rejection). The next push then
+    /// carries only what changed since (see the module comment).
+    basis: Option<Arc<ResourceMap>>,
     /// Also holds the names asked for (`view.names`; named types only: listeners and
     /// clusters are always the full set), shared with the status view.
     view: TypeView,
@@ -73,6 +84,7 @@ impl StreamProtocol for SotwState {
             pending: None,
             always_respond: false,
             withheld: None,
+            basis: None,
             view: TypeView {
                 wildcard: type_url::is_wildcard(type_url),
                 ..TypeView::default()
@@ -88,6 +100,10 @@ impl StreamProtocol for SotwState {
             return;
         }
         let rejection = request.error_detail.map(|s| bounded(s.message));
+        if rejection.is_some() {
+            // Whatever it was about, the next response is the full set.
+            t.basis = None;
+        }
         if first {
             // Answered whatever it carries: after a reconnect the proxy repeats its last
             // rejection and an empty nonce, and still needs the configuration.
@@ -186,11 +202,25 @@ impl TypeState {
             return None;
         }
         let version = version.clone();
+        // Also shared: the changed part of a named type, for a proxy that holds the rest.
+        let resources = match self.basis.take() {
+            Some(basis) if !force && !wildcard && type_url != type_url::SECRET => {
+                let changed = select_changed(&basis, &all, &self.view.names);
+                if changed.is_empty() {
+                    // Only removals: the proxy keeps the rest and drops a cluster's
+                    // endpoints with the cluster, so there is nothing to send.
+                    self.basis = Some(all);
+                    return None;
+                }
+                changed
+            }
+            _ => Arc::clone(&selected.resources),
+        };
         let nonce = conn.next_nonce();
         // `Arc`s only: the bytes are written once, by the codec (`wire`).
         let response = SotwResponse {
             version_info: version.clone(),
-            resources: Arc::clone(&selected.resources),
+            resources,
             type_url,
             nonce: nonce.clone(),
         };
@@ -198,6 +228,7 @@ impl TypeState {
             self.withheld = Some(version);
             return None;
         }
+        self.basis = (!wildcard).then_some(all);
         let bytes = response.resources.iter().map(|r| r.body.value.len()).sum();
         self.sent_version = Some(version.clone());
         self.always_respond = false;

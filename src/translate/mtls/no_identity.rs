@@ -159,14 +159,24 @@ impl Translator {
                 ));
             }
         }
-        let scope = self.scope(&key, &labels);
-        let rules: BTreeSet<String> = scope
-            .services()
-            .filter_map(|s| scope.rule_for_service(s))
-            .filter(|r| asks_istio_mutual(r))
-            .map(|r| format!("{}/{}", r.key.namespace, r.key.name))
-            .collect();
-        for rule in rules {
+        // The same for every proxy of the scope, and a walk over every visible service:
+        // once per scope and generation.
+        let rules = crate::translate::cached_bounded(
+            &self.istio_mutual_rules,
+            &key,
+            crate::translate::MAX_SCOPES,
+            || {
+                let scope = self.scope(&key, &labels);
+                let rules: BTreeSet<String> = scope
+                    .services()
+                    .filter_map(|s| scope.rule_for_service(s))
+                    .filter(|r| asks_istio_mutual(r))
+                    .map(|r| format!("{}/{}", r.key.namespace, r.key.name))
+                    .collect();
+                rules.into_iter().collect()
+            },
+        );
+        for rule in rules.iter() {
             out.push(format!(
                 "DestinationRule {rule}: trafficPolicy.tls.mode ISTIO_MUTUAL needs a workload \
                  certificate the proxy does not have (its xDS stream is not authenticated): its \

@@ -1,6 +1,7 @@
 //! The State of the World state machine against a model of XDS-PROTOCOL.md's SotW rules:
 //! a response carries exactly the subscribed names that exist (the full set for wildcard
-//! types) and has a cause (first request, names grown, endpoints re-requested after a
+//! types), or for endpoints and routes after a complete response only those that changed,
+//! and has a cause (first request, names grown, endpoints re-requested after a
 //! cluster push, or changed content after a new generation); stale and ordinary ACK
 //! requests are not answered; what is owed is sent before the stream goes idle; a
 //! rejected content is not resent until the configuration changes (see `nack`); and once
@@ -16,10 +17,10 @@ use proptest::test_runner::TestCaseError;
 
 use super::nack::SotwNack;
 use super::{
-    change, config, connect, drain_with, index_of, names, pairs, rejected, shared, type_index,
-    Edit, Served, TYPES,
+    change, config, connect, drain_with, index_of, names, pairs, rejected, resource, shared,
+    type_index, Edit, Served, TYPES,
 };
-use crate::envoy::resource::{set_version, type_url};
+use crate::envoy::resource::{set_version, type_url, Resource};
 use crate::xds::shared::Shared;
 use crate::xds::sotw::SotwState;
 use crate::xds::stream::{Conn, StreamProtocol};
@@ -96,6 +97,8 @@ struct Expect {
     subscribed: BTreeSet<String>,
     nonce: Option<String>,
     last: Option<Content>,
+    /// `version_info` of the last response: the full set it stood for.
+    last_version: Option<String>,
     /// Responses the server owes.
     first_owed: bool,
     grew_owed: bool,
@@ -120,6 +123,22 @@ struct Run {
 
 fn wildcard(t: usize) -> bool {
     type_url::is_wildcard(TYPES[t])
+}
+
+/// Types whose pushes may carry only what changed (endpoints and routes): Envoy updates the
+/// resources a response carries and keeps the others.
+fn partial(t: usize) -> bool {
+    !wildcard(t) && TYPES[t] != type_url::SECRET
+}
+
+/// What a proxy holds after accepting `content` for type `t`, having held `held`.
+fn accepted(t: usize, held: &Content, content: Content) -> Content {
+    if wildcard(t) {
+        return content;
+    }
+    let mut merged = held.clone();
+    merged.extend(content);
+    merged
 }
 
 impl Run {
@@ -259,10 +278,11 @@ impl Run {
             rejected()
         } else {
             let want = p.want.clone();
-            p.view = pairs(response.resources.iter())
+            let content = pairs(response.resources.iter())
                 .into_iter()
                 .filter(|(n, _)| wildcard(t) || want.contains(n))
                 .collect();
+            p.view = accepted(t, &p.view, content);
             p.version = response.version_info.clone();
             p.rejected_last = false;
             None
@@ -345,13 +365,38 @@ impl Run {
             .all(|r| r.type_url() == response.type_url));
         let content = pairs(response.resources.iter());
         let expected = self.expected(t, &self.expect[t].subscribed);
-        prop_assert_eq!(&content, &expected, "content of a {} response", TYPES[t]);
-        prop_assert_eq!(
-            &response.version_info,
-            &set_version(response.resources.iter().map(|r| r.as_ref()))
-        );
+        let e = &self.expect[t];
+        let forced = e.first_owed || e.grew_owed || e.endpoints_owed || e.nack_may_answer;
+        if content != expected {
+            // Only what changed since a complete response the proxy did not reject.
+            prop_assert!(
+                partial(t) && !forced && !content.is_empty(),
+                "a {} response that is not the full set: {content:?}, expected {expected:?}",
+                TYPES[t]
+            );
+            prop_assert!(
+                content.iter().all(|(n, v)| expected.get(n) == Some(v)),
+                "a partial {} response with what is not current: {content:?}",
+                TYPES[t]
+            );
+        }
+        // The version names the full set, partial response or not.
+        let full: Vec<Resource> = expected
+            .keys()
+            .map(|n| resource(TYPES[t], n, self.served.revs[TYPES[t]][n.as_str()]))
+            .collect();
+        prop_assert_eq!(&response.version_info, &set_version(full.iter()));
         let e = &mut self.expect[t];
-        let changed = e.last.as_ref() != Some(&content);
+        // What the server takes the proxy to hold after a partial response.
+        let content = if partial(t) {
+            accepted(t, e.last.as_ref().unwrap_or(&Content::new()), content)
+        } else {
+            content
+        };
+        // Changed for the proxy, or (a full response after a rejection, which may tell the
+        // proxy nothing new) in the set the server serves.
+        let changed = e.last.as_ref() != Some(&content)
+            || e.last_version.as_ref() != Some(&response.version_info);
         prop_assert!(
             e.first_owed
                 || e.grew_owed
@@ -371,6 +416,7 @@ impl Run {
         e.clusters_pushed = false;
         e.generation_since = false;
         e.last = Some(content);
+        e.last_version = Some(response.version_info.clone());
         e.nonce = Some(response.nonce.clone());
         if TYPES[t] == type_url::CLUSTER {
             self.expect[index_of(type_url::ENDPOINT)].clusters_pushed = true;
@@ -450,7 +496,13 @@ impl Run {
                 continue;
             }
             let expected = self.expected(t, &p.want);
-            prop_assert_eq!(&p.view, &expected, "the proxy's {}", TYPES[t]);
+            // A named resource that no longer exists stays with the proxy (Envoy drops
+            // endpoints and routes with the cluster or listener that uses them).
+            let view: Content = (p.view.iter())
+                .filter(|(n, _)| wildcard(t) || expected.contains_key(*n))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            prop_assert_eq!(&view, &expected, "the proxy's {}", TYPES[t]);
         }
         Ok(())
     }
