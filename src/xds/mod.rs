@@ -19,6 +19,7 @@ mod pending;
 mod proptests;
 mod push_permits;
 mod refusals;
+mod requests;
 mod selection;
 pub mod server;
 mod service;

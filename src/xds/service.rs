@@ -13,11 +13,11 @@ use tonic::codegen::{http, BoxFuture, Service, StdError};
 use tonic::metadata::MetadataValue;
 use tonic::server::NamedService;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-use tonic::{Status, Streaming};
-use tonic_prost::ProstDecoder;
+use tonic::Status;
 
 use super::body::AdsBody;
 use super::caller::CallerAuth;
+use super::requests::Requests;
 use super::shared::Shared;
 use super::wire::WireMessage;
 use super::{delta, sotw, stream};
@@ -88,9 +88,9 @@ where
     }
 }
 
-/// Runs one ADS call of protocol `P`: requests are decoded by tonic's `Streaming`, the
-/// response body is ours (`body::AdsBody`), so that responses are never copied into a
-/// per-stream buffer. Headers, trailers and refusals are the ones tonic's `Grpc` gives.
+/// Runs one ADS call of protocol `P`: requests are decoded by `requests::Requests` and the
+/// response body is ours (`body::AdsBody`), so that no stream keeps a buffer the size of
+/// its largest message. Headers, trailers and refusals are the ones tonic's `Grpc` gives.
 async fn serve<P, B>(
     shared: Arc<Shared>,
     auth: Option<Arc<dyn CallerAuth>>,
@@ -119,12 +119,7 @@ where
             }
         },
     };
-    let requests = Streaming::new_request(
-        ProstDecoder::<P::Request>::default(),
-        request.into_body(),
-        None,
-        Some(shared.options.max_request_message_size),
-    );
+    let requests = Requests::new(request.into_body(), shared.options.max_request_message_size);
     let admitted = match shared.admit(peer).await {
         Ok(ticket) => ticket,
         Err(status) => return Ok(status.into_http()),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use envoy_types::pb::envoy::config::core::v3::Node;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Status};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::admission::{jittered, Ticket};
@@ -19,6 +19,7 @@ use super::caller::Caller;
 use super::convergence;
 use super::generator::{GenerationWatch, ProxyContext};
 use super::push_permits::PushClass;
+use super::requests::Requests;
 use super::shared::Shared;
 use super::status::{StreamStatus, TypeView};
 use crate::envoy::resource::{type_url, ProxyResources, ResourceMap};
@@ -263,7 +264,7 @@ pub(crate) async fn until(deadline: Option<Instant>) {
 
 /// What differs between the SotW and Delta protocols; the stream loop in `run` is shared.
 pub(crate) trait StreamProtocol: Default {
-    type Request: Send + 'static;
+    type Request: prost::Message + Default + Send + 'static;
     type Response: Send + 'static;
     const DELTA: bool;
 
@@ -285,7 +286,7 @@ pub(crate) async fn run<P: StreamProtocol>(
     shared: Arc<Shared>,
     peer: Option<SocketAddr>,
     caller: Option<Caller>,
-    requests: Streaming<P::Request>,
+    requests: Requests<P::Request>,
     tx: mpsc::Sender<Result<P::Response, Status>>,
     admitted: Ticket,
 ) {
@@ -305,7 +306,7 @@ pub(crate) async fn run<P: StreamProtocol>(
 
 async fn serve_stream<P: StreamProtocol>(
     mut conn: Conn,
-    mut requests: Streaming<P::Request>,
+    mut requests: Requests<P::Request>,
     tx: mpsc::Sender<Result<P::Response, Status>>,
 ) {
     let mut state = P::default();
