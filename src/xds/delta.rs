@@ -30,6 +30,14 @@ use crate::envoy::resource::{type_url, Resource, ResourceMap};
 /// Responses remembered per type for matching ACKs and NACKs.
 const OUTSTANDING: usize = 16;
 
+/// Names a stream in sync may hold differently from its shared selection before it takes
+/// the selection again (`Held::rebase`): small, as each keeps an old resource alive. The
+/// property tests take the selection at every chance, so that its rules are checked.
+#[cfg(not(test))]
+const OWN_CHANGES: usize = 16;
+#[cfg(test)]
+const OWN_CHANGES: usize = 0;
+
 #[derive(Default)]
 pub(crate) struct DeltaState {
     types: BTreeMap<&'static str, TypeState>,
@@ -306,7 +314,7 @@ impl TypeState {
             None => self.changes(&all),
         };
         if send.is_empty() && removed.is_empty() && !force {
-            self.basis = Some(all);
+            self.in_sync_with(all);
             return None;
         }
         // Shared by the streams with this map and subscription: hashed once.
@@ -352,10 +360,11 @@ impl TypeState {
         }
         if rest {
             self.pending.get_or_insert(false);
-        } else {
-            self.basis = Some(Arc::clone(&all));
         }
         if response.resources.is_empty() && response.removed_resources.is_empty() && !force {
+            if !rest {
+                self.in_sync_with(all);
+            }
             return None;
         }
         let removed = &response.removed_resources;
@@ -371,6 +380,9 @@ impl TypeState {
             self.absent_notified.remove(&r.name);
             versions.push(Arc::clone(r));
             bytes += r.body.value.len();
+        }
+        if !rest {
+            self.in_sync_with(Arc::clone(&all));
         }
         self.outstanding.push_back(Sent {
             nonce: nonce.clone(),
@@ -391,6 +403,19 @@ impl TypeState {
             .pushed(type_url, start.elapsed(), bytes);
         debug!(proxy = %conn.proxy, type_url, version = %system_version, %nonce, resources = response.resources.len(), removed = response.removed_resources.len(), "push");
         Some(response)
+    }
+
+    /// The proxy now holds (or rejected) every resource of `all` it wants and nothing else:
+    /// the next build looks only at what differs from `all` (`basis`), and once the stream
+    /// has enough changes of its own, what it holds becomes the shared selection again.
+    fn in_sync_with(&mut self, all: Arc<ResourceMap>) {
+        if self.known.changed() > OWN_CHANGES {
+            let selected = select(&all, (!self.wildcard).then_some(&self.explicit));
+            // Rejected versions are the exception: the proxy holds what it held before.
+            let rejected = self.rejected.keys().map(String::as_str);
+            self.known.rebase(Arc::clone(&selected.resources), rejected);
+        }
+        self.basis = Some(all);
     }
 
     /// Resources to send (wanted, not held, not rejected at their version) and names to

@@ -5,10 +5,11 @@
 //!
 //! Listeners and clusters are always the full set: what a response leaves out is deleted.
 //! For endpoints and routes, Envoy updates only the resources a response carries (as istiod
-//! relies on for its endpoint pushes), so once a proxy holds a complete set, a push carries
-//! only the subscribed resources that changed since, shared by every stream of the same
-//! maps and subscription. A forced response (first request, new names, endpoints after a
-//! cluster push) and the first response after a rejection carry the full set.
+//! relies on for its endpoint pushes), so once a proxy holds a complete set and acknowledged
+//! the last response, a push carries only the subscribed resources that changed since,
+//! shared by every stream of the same maps and subscription. A forced response (first
+//! request, new names, endpoints after a cluster push), one sent while another is in flight,
+//! and the first after a rejection carry the full set.
 //!
 //! A NACK is not answered (the same content would be rejected again) unless the request
 //! also subscribes to new names: Envoy keeps a cluster warming until its endpoints arrive
@@ -203,8 +204,11 @@ impl TypeState {
         }
         let version = version.clone();
         // Also shared: the changed part of a named type, for a proxy that holds the rest.
+        // Only on top of an acknowledged response: one still in flight may yet be rejected,
+        // and the proxy would then lack what a partial response leaves out.
+        let acked = self.view.nonce_acked == self.view.nonce_sent && !self.view.nacked;
         let resources = match self.basis.take() {
-            Some(basis) if !force && !wildcard && type_url != type_url::SECRET => {
+            Some(basis) if acked && !force && !wildcard && type_url != type_url::SECRET => {
                 let changed = select_changed(&basis, &all, &self.view.names);
                 if changed.is_empty() {
                     // Only removals: the proxy keeps the rest and drops a cluster's

@@ -99,6 +99,8 @@ struct Expect {
     last: Option<Content>,
     /// `version_info` of the last response: the full set it stood for.
     last_version: Option<String>,
+    /// What the last response carried (all of `last`, or the changes of a partial one).
+    last_sent: Option<Content>,
     /// Responses the server owes.
     first_owed: bool,
     grew_owed: bool,
@@ -318,7 +320,7 @@ impl Run {
                 e.first_owed = true;
                 may_answer = true;
             } else if nack {
-                e.nack.nacked(e.last.as_ref(), grew);
+                e.nack.nacked(e.last_sent.as_ref(), grew);
                 if SotwNack::may_answer(grew) {
                     e.nack_may_answer = true;
                     may_answer = true;
@@ -388,6 +390,7 @@ impl Run {
         prop_assert_eq!(&response.version_info, &set_version(full.iter()));
         let e = &mut self.expect[t];
         // What the server takes the proxy to hold after a partial response.
+        let sent = content.clone();
         let content = if partial(t) {
             accepted(t, e.last.as_ref().unwrap_or(&Content::new()), content)
         } else {
@@ -407,7 +410,7 @@ impl Run {
             TYPES[t]
         );
         if !e.first_owed {
-            e.nack.check(&content)?;
+            e.nack.check(&sent)?;
         }
         e.first_owed = false;
         e.grew_owed = false;
@@ -417,6 +420,7 @@ impl Run {
         e.generation_since = false;
         e.last = Some(content);
         e.last_version = Some(response.version_info.clone());
+        e.last_sent = Some(sent);
         e.nonce = Some(response.nonce.clone());
         if TYPES[t] == type_url::CLUSTER {
             self.expect[index_of(type_url::ENDPOINT)].clusters_pushed = true;
