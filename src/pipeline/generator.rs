@@ -94,6 +94,14 @@ impl ConfigGenerator for MeshGenerator {
         Ok(translator.proxy_resources(&proxy))
     }
 
+    fn generate_cached(
+        &self,
+        node: &Node,
+        context: &ProxyContext,
+    ) -> Option<Result<ProxyResources, String>> {
+        crate::translate::probe::probe(|| self.generate_for(node, context))
+    }
+
     fn changed_at(&self, generation: u64) -> Option<Instant> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         // Generations only grow: the first one at or after `generation` is the earliest

@@ -36,7 +36,8 @@ impl IdentityWarnings {
             return false;
         }
         let problems = translator.identity_problems(proxy);
-        if problems.is_empty() {
+        // Made of stand-ins when a look-up-only translation missed: the real one warns.
+        if problems.is_empty() || crate::translate::probe::missed_so_far() {
             return false;
         }
         let mut warned = self.warned.lock().expect("warned lock");

@@ -33,6 +33,7 @@ pub mod sidecar_ingress;
 pub mod subset;
 pub mod traffic_policy;
 
+pub mod probe;
 #[cfg(test)]
 mod tests;
 
@@ -53,6 +54,7 @@ use scope::key::{proxy_labels, scope_key};
 use scope::{Scope, ScopeIndex, ScopeKey, TranslateOptions};
 
 /// Clusters and listeners of proxies serving one inbound port set (shared ones included).
+#[derive(Default)]
 struct InboundParts {
     clusters: Arc<ResourceMap>,
     listeners: Arc<ResourceMap>,
@@ -129,12 +131,21 @@ fn cached_bounded<K, V>(
 ) -> Arc<V>
 where
     K: std::hash::Hash + Eq + Clone,
+    V: Default,
 {
     let hit = cache
         .read()
         .expect("translator cache lock")
         .get(key)
         .cloned();
+    if probe::active() {
+        // Nothing is built while probing: a part not built yet ends the probe.
+        if let Some(ready) = hit.as_ref().and_then(|cell| cell.get()) {
+            return ready.clone();
+        }
+        probe::missed();
+        return Arc::default();
+    }
     let cell = match hit {
         Some(cell) => cell,
         None => {
@@ -319,6 +330,11 @@ impl Translator {
         mtls: &InboundMtls,
         proxy_ip: &str,
     ) -> InboundParts {
+        if probe::active() {
+            // Built for this proxy alone (or a cache miss): not while probing.
+            probe::missed();
+            return InboundParts::default();
+        }
         let mut clusters =
             ResourceMap::clone(&self.clusters(&key.for_clusters(self.index()), labels));
         let inbound_clusters = match sidecar_ingress::of_scope(&self.model, key) {
@@ -366,6 +382,10 @@ impl Translator {
             .get(&cache_key)
             .cloned();
         if let Some(hit) = carried {
+            if probe::active() && hit.get().is_none() {
+                probe::missed();
+                return Arc::default();
+            }
             // Maybe being built by another stream: wait for it (outside the map's lock).
             hit.wait().clone()
         } else {

@@ -37,6 +37,18 @@ pub trait ConfigGenerator: Send + Sync + 'static {
         let _ = context;
         self.generate(node)
     }
+
+    /// `generate_for` when it is quick (everything it needs is built already); `None` when
+    /// it would have to build, and the server then calls `generate_for` on a blocking
+    /// thread. Called on the server's async workers, so it must not block.
+    fn generate_cached(
+        &self,
+        node: &Node,
+        context: &ProxyContext,
+    ) -> Option<Result<ProxyResources, String>> {
+        let _ = (node, context);
+        None
+    }
 }
 
 /// Sent by the application each time a new configuration generation is in place.

@@ -132,10 +132,14 @@ impl Conn {
         let generator = self.shared.generator.clone();
         let node = self.node.clone().expect("regenerate after connect");
         let context = self.context.clone();
-        // Translation can take a while for a large mesh: keep it off the async workers.
-        let result = tokio::task::spawn_blocking(move || generator.generate_for(&node, &context))
-            .await
-            .map_err(|e| Status::internal(format!("generating configuration: {e}")))?;
+        let result = match generator.generate_cached(&node, &context) {
+            // Already translated for another proxy of the same scope: a few look-ups.
+            Some(result) => result,
+            // Translation can take a while for a large mesh: keep it off the async workers.
+            None => tokio::task::spawn_blocking(move || generator.generate_for(&node, &context))
+                .await
+                .map_err(|e| Status::internal(format!("generating configuration: {e}")))?,
+        };
         match result {
             Ok(resources) => {
                 if let Some(status) = &self.status {

@@ -28,6 +28,7 @@ use crate::translate::{cached_bounded, encode_all, http_route, Translator, MAX_S
 /// Server port -> listen port, for every server port of the router's Gateways.
 pub(crate) type PortMap = Vec<(u16, u16)>;
 
+#[derive(Default)]
 pub(crate) struct GatewayParts {
     listeners: Arc<ResourceMap>,
     routes: Arc<ResourceMap>,

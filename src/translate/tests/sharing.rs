@@ -147,3 +147,30 @@ fn caches_keyed_by_claims_stay_bounded_and_are_not_inherited() {
     // Route configs: the shared entry and `default`, a namespace with services.
     assert_eq!(next.cache_sizes(), (2, 1, 0));
 }
+
+#[test]
+fn a_probe_serves_a_translated_scope_and_builds_nothing() {
+    use crate::translate::probe::probe;
+    let t = Translator::new(Arc::new(model()));
+    // Nothing built yet: the probe misses and leaves the caches empty.
+    assert!(probe(|| t.proxy_resources(&reviews_proxy())).is_none());
+    assert_eq!(t.cache_sizes(), (0, 0, 0));
+    let built = t.proxy_resources(&reviews_proxy());
+    // Another proxy of the same scope and ports: served by look-ups, the same maps.
+    let other = proxy("sidecar~10.244.1.10~productpage-v1.default~default.svc.cluster.local");
+    let probed = probe(|| t.proxy_resources(&other)).expect("a translated scope");
+    for url in [
+        type_url::CLUSTER,
+        type_url::ENDPOINT,
+        type_url::LISTENER,
+        type_url::ROUTE,
+    ] {
+        assert!(
+            Arc::ptr_eq(&built.of_type(url), &probed.of_type(url)),
+            "{url}"
+        );
+    }
+    // A router's parts are not built yet: a miss again.
+    let router = proxy("router~10.244.3.1~ingress-0.istio-system~istio-system.svc.cluster.local");
+    assert!(probe(|| t.proxy_resources(&router)).is_none());
+}
