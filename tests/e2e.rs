@@ -175,14 +175,15 @@ fn endpoint(pod: &Pod) -> String {
 
 /// Waits until `client`'s Envoy has exactly `want` as endpoints of the HTTP cluster.
 fn wait_endpoints(client: &Pod, want: &BTreeSet<String>) {
+    wait_cluster_endpoints(client, &http_cluster(), want);
+}
+
+/// Waits until `client`'s Envoy has exactly `want` as endpoints of `cluster`.
+fn wait_cluster_endpoints(client: &Pod, cluster: &str, want: &BTreeSet<String>) {
     wait_for(
-        &format!(
-            "{} to see endpoints {want:?} in {}",
-            client.name,
-            http_cluster()
-        ),
+        &format!("{} to see endpoints {want:?} in {cluster}", client.name),
         Duration::from_secs(30),
-        || (envoy::cluster_endpoints(&client.ns, &http_cluster()) == *want).then_some(()),
+        || (envoy::cluster_endpoints(&client.ns, cluster) == *want).then_some(()),
     );
 }
 
@@ -630,4 +631,213 @@ fn meshd_restart_under_traffic() {
             client.name
         );
     }
+}
+
+const OTHER: &str = "other";
+const OTHER_VIP: &str = "10.96.0.11";
+
+/// echo's two clusters, then other's.
+fn watched_clusters() -> [String; 3] {
+    [
+        http_cluster(),
+        format!("outbound|{TCP_PORT}||{FQDN}"),
+        format!("outbound|{HTTP_PORT}||{OTHER}.{NS}.svc.cluster.local"),
+    ]
+}
+
+/// meshd's EDS responses so far, over every stream: how many, and the bytes of the
+/// resources they carried (`pilot_xds_config_size_bytes{type="eds"}`).
+fn eds_pushed(meshd: &Meshd) -> (f64, f64) {
+    let text = meshd.admin_get("/metrics").expect("meshd /metrics");
+    let samples = prometheus::parse(&text);
+    let get = |name: &str| {
+        prometheus::value(&samples, name, &[("type", "eds")])
+            .unwrap_or_else(|| panic!("meshd /metrics has no {name}{{type=\"eds\"}}:\n{text}"))
+    };
+    (
+        get("pilot_xds_config_size_bytes_count"),
+        get("pilot_xds_config_size_bytes_sum"),
+    )
+}
+
+/// The updates a sidecar applied: per cluster of `clusters`, the EDS responses that carried
+/// its endpoints (`update_success`: a SotW EDS response counts only for the clusters it
+/// carries), then the CDS responses.
+fn updates(pod: &Pod, clusters: &[String]) -> Vec<u64> {
+    clusters
+        .iter()
+        .map(|c| stat(pod, &cluster_stat(c, "update_success")))
+        .chain([stat(pod, "cluster_manager.cds.update_success")])
+        .collect()
+}
+
+/// A pod of the `other` service (no app or sidecar: only its address matters) and its file.
+fn other_pod(world: &mut World, name: &str) -> Pod {
+    let pod = Pod::new(&mut world.lab, name, NS);
+    world.meshd.write(
+        &format!("pod-{name}.yaml"),
+        &objects::pod(name, NS, &pod.ip, OTHER, &ports()[..1]),
+    );
+    pod
+}
+
+/// Every sidecar's pod, client first.
+fn sidecars(world: &World) -> Vec<&Pod> {
+    world.clients.iter().chain(&world.servers).collect()
+}
+
+/// What a change is checked against, taken before it: every sidecar's `updates` of the
+/// watched clusters, meshd's `eds_pushed` and its syncz.
+struct Before {
+    updates: Vec<Vec<u64>>,
+    pushed: (f64, f64),
+    syncz: serde_json::Value,
+}
+
+impl Before {
+    fn take(world: &World) -> Before {
+        Before {
+            updates: sidecars(world)
+                .iter()
+                .map(|p| updates(p, &watched_clusters()))
+                .collect(),
+            pushed: eds_pushed(&world.meshd),
+            syncz: world.meshd.syncz().expect("meshd /debug/syncz"),
+        }
+    }
+}
+
+/// Waits until every sidecar has `others`' addresses as the endpoints of `other` and all
+/// are in sync, after a change (made since `before`) to `other`'s pods only. Asserts that
+/// the change reached the sidecars as SotW EDS responses carrying `other` alone: every
+/// sidecar acked a new EDS version and applied an update of `other`'s cluster but none of
+/// `echo`'s two clusters (nor of its clusters); the responses averaged fewer bytes than
+/// `full` (no more than a response carrying `echo`'s endpoints alone, so less than a full
+/// one); Envoy still has, and routes to, `echo`'s endpoints.
+fn assert_other_pushed_alone(
+    world: &World,
+    before: &Before,
+    others: &[Pod],
+    full: f64,
+    what: &str,
+) {
+    let clusters = watched_clusters();
+    let want: BTreeSet<String> = others.iter().map(endpoint).collect();
+    for pod in sidecars(world) {
+        wait_cluster_endpoints(pod, &clusters[2], &want);
+    }
+    world.assert_in_sync();
+    let echo_http: BTreeSet<String> = world.servers.iter().map(endpoint).collect();
+    let echo_tcp: BTreeSet<String> = world
+        .servers
+        .iter()
+        .map(|p| format!("{}:{TCP_PORT}", p.ip))
+        .collect();
+    let state = world.meshd.syncz().expect("meshd /debug/syncz");
+    for (pod, was) in sidecars(world).into_iter().zip(&before.updates) {
+        let after = updates(pod, &clusters);
+        eprintln!(
+            "{what}: {} EDS updates of {clusters:?}, then CDS updates: {was:?} -> {after:?}",
+            pod.name
+        );
+        for (cluster, want) in [(&clusters[0], &echo_http), (&clusters[1], &echo_tcp)] {
+            assert_eq!(
+                &envoy::cluster_endpoints(&pod.ns, cluster),
+                want,
+                "{what}: {} lost the endpoints of {cluster}",
+                pod.name
+            );
+        }
+        assert!(
+            after[2] > was[2],
+            "{what}: {} applied no EDS update of {}: {was:?} -> {after:?}",
+            pod.name,
+            clusters[2]
+        );
+        assert_eq!(
+            (after[0], after[1], after[3]),
+            (was[0], was[1], was[3]),
+            "{what}: {} applied an update of echo's endpoints or of its clusters (EDS updates \
+             of {clusters:?}, then CDS updates: {was:?} -> {after:?}): not a partial push",
+            pod.name
+        );
+        let id = pod.node_id();
+        let (old, new) = (&before.syncz[&id]["endpoints"], &state[&id]["endpoints"]);
+        assert!(
+            new["version_acked"] == new["version_sent"]
+                && new["version_sent"] != old["version_sent"]
+                && new["responses"].as_u64() > old["responses"].as_u64(),
+            "{what}: {} did not ack a new EDS response: before {old:#}, after {new:#}",
+            pod.name
+        );
+    }
+    let (pushes, bytes) = eds_pushed(&world.meshd);
+    let (pushes, bytes) = (pushes - before.pushed.0, bytes - before.pushed.1);
+    eprintln!("{what}: {pushes} EDS responses of {bytes} bytes in all; a full one {full:.0}+");
+    let count = sidecars(world).len() as f64;
+    assert!(
+        pushes >= count && bytes / pushes < full,
+        "{what}: {pushes} EDS responses of {bytes} bytes in all, want at least {count} (one \
+         per sidecar) of under {full:.0} bytes each on average"
+    );
+    let client = &world.clients[0];
+    let addr = format!("{VIP}:{HTTP_PORT}");
+    let tally = traffic::http_requests(&world.lab, &client.ns, &addr, SVC, 20);
+    assert_spread(
+        &tally,
+        &world.server_names(),
+        &format!("{what}: echo from {}", client.name),
+    );
+}
+
+/// SotW endpoint pushes carry only the clusters whose endpoints changed (as istiod's), and
+/// stock Envoy keeps the endpoints of the clusters a push leaves out: a pod of `other`
+/// added, then one removed, updates `other` in every sidecar while `echo`'s clusters get no
+/// EDS update at all, keep their endpoints and keep answering, and every sidecar acks.
+#[test]
+fn sotw_endpoint_push_carries_only_the_changed_service() {
+    let _guard = harness::lock();
+    let mut world = World::new(2, &[("client-sotw", false)]);
+    // Every EDS response so far was a sidecar's first, with all it subscribed to: some or
+    // all of echo's two clusters, unchanged from here on. A full response once `other`
+    // exists carries them and `other` too, so it is bigger than this mean.
+    let (startup_pushes, startup_bytes) = eds_pushed(&world.meshd);
+    let full = startup_bytes / startup_pushes;
+    eprintln!("startup: {startup_pushes} EDS responses of {startup_bytes} bytes");
+    let echo_only = &watched_clusters()[..2];
+    let at_start: Vec<Vec<u64>> = sidecars(&world)
+        .iter()
+        .map(|p| updates(p, echo_only))
+        .collect();
+
+    // other appears: a cluster push, then a full EDS response for the grown subscription,
+    // which Envoy counts as an update of every cluster it carries, echo's too.
+    let mut others = vec![other_pod(&mut world, "other-0")];
+    world.meshd.write(
+        "service-other.yaml",
+        &objects::service(OTHER, NS, OTHER_VIP, OTHER, &ports()[..1]),
+    );
+    let want: BTreeSet<String> = others.iter().map(endpoint).collect();
+    for pod in sidecars(&world) {
+        wait_cluster_endpoints(pod, &watched_clusters()[2], &want);
+    }
+    world.assert_in_sync();
+    for (pod, before) in sidecars(&world).into_iter().zip(at_start) {
+        let after = updates(pod, echo_only);
+        assert!(
+            after.iter().zip(&before).all(|(a, b)| a > b),
+            "{}: EDS updates of {echo_only:?}, then CDS updates, did not all grow with the \
+             full response: {before:?} -> {after:?}",
+            pod.name
+        );
+    }
+
+    let before = Before::take(&world);
+    others.push(other_pod(&mut world, "other-1"));
+    assert_other_pushed_alone(&world, &before, &others, full, "other-1 added");
+
+    let before = Before::take(&world);
+    world.meshd.remove("pod-other-0.yaml");
+    others.remove(0);
+    assert_other_pushed_alone(&world, &before, &others, full, "other-0 removed");
 }
