@@ -38,6 +38,13 @@ const OWN_CHANGES: usize = 16;
 #[cfg(test)]
 const OWN_CHANGES: usize = 0;
 
+/// Resources in a response past which a stream left in sync takes the shared selection
+/// without recording each resource first. The property tests take both ways.
+#[cfg(not(test))]
+const LARGE_RESPONSE: usize = 64;
+#[cfg(test)]
+const LARGE_RESPONSE: usize = 1;
+
 #[derive(Default)]
 pub(crate) struct DeltaState {
     types: BTreeMap<&'static str, TypeState>,
@@ -314,7 +321,7 @@ impl TypeState {
             None => self.changes(&all),
         };
         if send.is_empty() && removed.is_empty() && !force {
-            self.in_sync_with(all);
+            self.in_sync_with(all, false);
             return None;
         }
         // Shared by the streams with this map and subscription: hashed once.
@@ -363,7 +370,7 @@ impl TypeState {
         }
         if response.resources.is_empty() && response.removed_resources.is_empty() && !force {
             if !rest {
-                self.in_sync_with(all);
+                self.in_sync_with(all, false);
             }
             return None;
         }
@@ -375,14 +382,19 @@ impl TypeState {
         self.rejected.retain(|name, _| all.contains_key(name));
         let mut versions = Vec::with_capacity(response.resources.len());
         let mut bytes = 0;
+        // A large response that leaves the proxy in sync (a cold start): what it holds is
+        // the shared selection at once, without an entry per resource first.
+        let rebase = !rest && response.resources.len() > LARGE_RESPONSE;
         for r in &response.resources {
-            self.known.sent(r);
+            if !rebase {
+                self.known.sent(r);
+            }
             self.absent_notified.remove(&r.name);
             versions.push(Arc::clone(r));
             bytes += r.body.value.len();
         }
         if !rest {
-            self.in_sync_with(Arc::clone(&all));
+            self.in_sync_with(Arc::clone(&all), rebase);
         }
         self.outstanding.push_back(Sent {
             nonce: nonce.clone(),
@@ -408,8 +420,8 @@ impl TypeState {
     /// The proxy now holds (or rejected) every resource of `all` it wants and nothing else:
     /// the next build looks only at what differs from `all` (`basis`), and once the stream
     /// has enough changes of its own, what it holds becomes the shared selection again.
-    fn in_sync_with(&mut self, all: Arc<ResourceMap>) {
-        if self.known.changed() > OWN_CHANGES {
+    fn in_sync_with(&mut self, all: Arc<ResourceMap>, rebase: bool) {
+        if rebase || self.known.changed() > OWN_CHANGES {
             let selected = select(&all, (!self.wildcard).then_some(&self.explicit));
             // Rejected versions are the exception: the proxy holds what it held before.
             let rejected = self.rejected.keys().map(String::as_str);

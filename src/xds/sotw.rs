@@ -250,8 +250,25 @@ impl TypeState {
     }
 
     /// Whether `names` subscribe to a name not subscribed yet (wildcard types ignore names).
+    /// Most requests are ACKs that repeat the subscription: one walk over both sorted sets,
+    /// not a look-up per name (a SotW endpoint ACK names every cluster).
     fn grows(&self, names: &BTreeSet<String>, type_url: &str) -> bool {
-        !type_url::is_wildcard(type_url) && names.iter().any(|n| !self.view.names.contains(n))
+        if type_url::is_wildcard(type_url) {
+            return false;
+        }
+        let mut held = self.view.names.iter().peekable();
+        for name in names {
+            loop {
+                match held.peek() {
+                    Some(h) if h.as_str() < name.as_str() => {
+                        held.next();
+                    }
+                    Some(h) if *h == name => break,
+                    _ => return true,
+                }
+            }
+        }
+        false
     }
 
     /// Replaces the subscribed names only when they differ, so the `Arc` shared with the
