@@ -25,6 +25,7 @@ pub mod server;
 mod service;
 mod shared;
 mod sotw;
+mod sotw_request;
 pub mod status;
 mod stream;
 mod tls;

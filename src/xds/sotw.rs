@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -31,6 +30,7 @@ use super::nack::bounded;
 use super::names::intern;
 use super::pending::{any_due, mark_all_due, next_in_push_order, Due};
 use super::selection::{select, select_changed};
+use super::sotw_request::{subscription, SotwRequest};
 use super::status::TypeView;
 use super::stream::{known_type, Conn, StreamProtocol};
 use super::wire::{SotwResponse, WireMessage};
@@ -62,11 +62,11 @@ struct TypeState {
 }
 
 impl StreamProtocol for SotwState {
-    type Request = DiscoveryRequest;
+    type Request = SotwRequest;
     type Response = SotwResponse;
     const DELTA: bool = false;
 
-    fn node(request: &DiscoveryRequest) -> Option<Node> {
+    fn node(request: &SotwRequest) -> Option<Node> {
         request.node.clone()
     }
 
@@ -74,7 +74,7 @@ impl StreamProtocol for SotwState {
         any_due(&self.types)
     }
 
-    fn on_request(&mut self, conn: &mut Conn, request: DiscoveryRequest) {
+    fn on_request(&mut self, conn: &mut Conn, request: SotwRequest) {
         let Some(type_url) = known_type(&request.type_url) else {
             debug!(proxy = %conn.proxy, type_url = %request.type_url, "ignoring a request for a type meshd does not serve");
             return;
@@ -92,14 +92,22 @@ impl StreamProtocol for SotwState {
             },
         });
         // Listeners and clusters are always the full set: their names are not kept.
-        let names: BTreeSet<String> = if type_url::is_wildcard(type_url) {
-            BTreeSet::new()
+        let requested = if type_url::is_wildcard(type_url) {
+            Vec::new()
         } else {
-            request.resource_names.into_iter().collect()
+            request.resource_names
         };
-        if conn.too_many_names(type_url, names.len()) {
+        if conn.too_many_names(type_url, requested.len()) {
             return;
         }
+        // `None`: the subscription stays as it is (most requests are ACKs that repeat it).
+        let names = match subscription(requested, &t.view.names) {
+            Ok(names) => names,
+            Err(status) => {
+                conn.failure = Some(status);
+                return;
+            }
+        };
         let rejection = request.error_detail.map(|s| bounded(s.message));
         if rejection.is_some() {
             // Whatever it was about, the next response is the full set.
@@ -249,10 +257,12 @@ impl TypeState {
         Some(response)
     }
 
-    /// Whether `names` subscribe to a name not subscribed yet (wildcard types ignore names).
-    /// Most requests are ACKs that repeat the subscription: one walk over both sorted sets,
-    /// not a look-up per name (a SotW endpoint ACK names every cluster).
-    fn grows(&self, names: &BTreeSet<String>, type_url: &str) -> bool {
+    /// Whether `names` subscribe to a name not subscribed yet (wildcard types ignore names;
+    /// `None` is the current subscription). One walk over both sorted sets.
+    fn grows(&self, names: &Option<BTreeSet<String>>, type_url: &str) -> bool {
+        let Some(names) = names else {
+            return false;
+        };
         if type_url::is_wildcard(type_url) {
             return false;
         }
@@ -273,9 +283,11 @@ impl TypeState {
 
     /// Replaces the subscribed names only when they differ, so the `Arc` shared with the
     /// status view changes only with the subscription.
-    fn set_names(&mut self, names: BTreeSet<String>) {
-        if names != *self.view.names {
-            self.view.names = intern(Arc::new(names));
+    fn set_names(&mut self, names: Option<BTreeSet<String>>) {
+        if let Some(names) = names {
+            if names != *self.view.names {
+                self.view.names = intern(Arc::new(names));
+            }
         }
     }
 }

@@ -338,7 +338,7 @@ impl Run {
                 }
             }
         }
-        self.state.on_request(&mut self.conn, request);
+        self.state.on_request(&mut self.conn, request.into());
         if idle_before && !may_answer {
             prop_assert!(
                 !self.state.has_pending(),
