@@ -29,8 +29,7 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
 
 async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // Bind first so a taken port fails fast, before any work.
-    let xds_listener = tokio::net::TcpListener::bind(config.xds_addr)
-        .await
+    let xds_listener = crate::xds::listen(config.xds_addr)
         .with_context(|| format!("binding xds address {}", config.xds_addr))?;
     let admin_listener = tokio::net::TcpListener::bind(config.admin_addr)
         .await

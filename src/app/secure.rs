@@ -46,9 +46,8 @@ pub async fn prepare(
         info!("secure xds port off (--secure-xds-addr off): no workload secrets are served");
         return Ok(None);
     };
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding secure xds address {addr}"))?;
+    let listener =
+        crate::xds::listen(addr).with_context(|| format!("binding secure xds address {addr}"))?;
     let dir = args.ca_dir.clone();
     let (authority, signer) = tokio::task::spawn_blocking(move || match &dir {
         Some(dir) => Ok::<_, crate::ca::CaError>((

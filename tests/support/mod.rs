@@ -132,7 +132,9 @@ impl Harness {
         let (tx, rx) = watch::channel(generation);
         let server = XdsServer::new(generator.clone(), rx, options);
         let status = server.status();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // meshd's own listener (a large backlog): a test connecting hundreds of streams at
+        // once on a loaded machine overflowed tokio's default of 128 and saw resets.
+        let listener = meshd::xds::listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(server.serve(listener));
         Harness {
