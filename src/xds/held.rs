@@ -96,8 +96,8 @@ enum Found<'a> {
     Base(&'a Arc<Resource>),
 }
 
-impl Found<'_> {
-    fn version(&self) -> &str {
+impl<'a> Found<'a> {
+    fn version(&self) -> &'a str {
         match self {
             Found::Entry(e) => e.version(),
             Found::Base(r) => &r.version,
@@ -132,10 +132,7 @@ impl Held {
     /// The version the proxy holds under `name`.
     #[cfg(test)]
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.find(name).map(|f| match f {
-            Found::Entry(e) => e.version(),
-            Found::Base(r) => r.version.as_str(),
-        })
+        self.find(name).map(|f| f.version())
     }
 
     /// Whether the proxy holds `r` at its version.

@@ -2,8 +2,9 @@
 //! standard library) asks the kernel for a backlog of 128 connections: when thousands of
 //! proxies connect at once (a meshd restart), handshakes that complete while the accept
 //! queue is full are dropped (the kernel's `ListenOverflows`), and the proxy's kernel tries
-//! again only after a second or more, so the reconnect stalls, or the proxy sees a reset. The backlog here is the system's maximum (`net.core.somaxconn`), as Go's
-//! listeners (and so istiod's) use.
+//! again only after a second or more, so the reconnect stalls, or the proxy sees a reset.
+//! The backlog here is the system's maximum (`net.core.somaxconn`), as Go's listeners (and
+//! so istiod's) use.
 
 use std::net::SocketAddr;
 

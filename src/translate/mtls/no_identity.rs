@@ -33,7 +33,7 @@ use crate::mesh::traffic::{ClientTls, DestinationRule, TlsMode};
 use crate::mesh::{ProxyId, ProxyType};
 use crate::translate::authz::NETWORK_RBAC;
 use crate::translate::filter::any;
-use crate::translate::Translator;
+use crate::translate::{cached_bounded, Translator, MAX_SCOPES};
 
 /// Stat prefix of the filter that refuses connections to STRICT ports.
 pub const REFUSED_STAT_PREFIX: &str = "strict_mtls_without_certificate.";
@@ -161,21 +161,16 @@ impl Translator {
         }
         // The same for every proxy of the scope, and a walk over every visible service:
         // once per scope and generation.
-        let rules = crate::translate::cached_bounded(
-            &self.istio_mutual_rules,
-            &key,
-            crate::translate::MAX_SCOPES,
-            || {
-                let scope = self.scope(&key, &labels);
-                let rules: BTreeSet<String> = scope
-                    .services()
-                    .filter_map(|s| scope.rule_for_service(s))
-                    .filter(|r| asks_istio_mutual(r))
-                    .map(|r| format!("{}/{}", r.key.namespace, r.key.name))
-                    .collect();
-                rules.into_iter().collect()
-            },
-        );
+        let rules = cached_bounded(&self.istio_mutual_rules, &key, MAX_SCOPES, || {
+            let scope = self.scope(&key, &labels);
+            let rules: BTreeSet<String> = scope
+                .services()
+                .filter_map(|s| scope.rule_for_service(s))
+                .filter(|r| asks_istio_mutual(r))
+                .map(|r| format!("{}/{}", r.key.namespace, r.key.name))
+                .collect();
+            rules.into_iter().collect()
+        });
         for rule in rules.iter() {
             out.push(format!(
                 "DestinationRule {rule}: trafficPolicy.tls.mode ISTIO_MUTUAL needs a workload \
